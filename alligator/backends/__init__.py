@@ -1,0 +1,1 @@
+"""Queue backends: ``locmem://``, ``sqlite://`` here; SQS in ``alligator.sqs``."""

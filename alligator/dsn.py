@@ -1,0 +1,127 @@
+"""DSN parsing, done once, into a frozen value; and the scheme registry.
+
+``sqs://us-east-1/emails?wait_time=5``, ``locmem://``, ``sqlite:///var/q.db``.
+Backends are imported lazily, so the core never needs boto3.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .exceptions import ConfigurationError
+
+#: scheme -> "module:Class"; imported only when that scheme is used.
+BACKENDS = {
+    "locmem": "alligator.backends.locmem:LocmemBackend",
+    "sqlite": "alligator.backends.sqlite:SqliteBackend",
+    "sqs": "alligator.sqs.backend:SQSBackend",
+}
+
+
+@dataclass(frozen=True)
+class DSN:
+    """A parsed connection string.
+
+    Example:
+        >>> parse_dsn("sqs://us-east-1/emails?wait_time=5").options
+        {'wait_time': '5'}
+
+    Attributes:
+        scheme: ``sqs``, ``locmem``, ``sqlite``, ``dynamodb``...
+        host: the part after ``//`` up to the first ``/`` (the SQS region).
+        path: the rest, without the leading ``/`` for URL-like schemes; for
+            ``sqlite`` the file path exactly as written (1.0 semantics).
+        options: the query string, one value per key.
+    """
+
+    scheme: str
+    host: str = ""
+    path: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+    raw: str = field(default="", compare=False, repr=False)
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        """The option's value, or ``default``."""
+        return self.options.get(key, default)
+
+    def reject_unknown(self, known: set[str]) -> None:
+        """Raise ``ConfigurationError`` naming any option not in ``known``."""
+        unknown = sorted(set(self.options) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option {unknown[0]!r} in {self.scheme}:// DSN; "
+                f"known options: {', '.join(sorted(known)) or 'none'}"
+            )
+
+
+def parse_dsn(dsn: str) -> DSN:
+    """Parse ``dsn`` into a ``DSN``.
+
+    Raises:
+        ConfigurationError: the string is not ``scheme://...`` or repeats an
+            option.
+    """
+    if not isinstance(dsn, str) or "://" not in dsn:
+        raise ConfigurationError(
+            f"malformed DSN {dsn!r}: expected scheme://..., e.g. "
+            "sqs://us-east-1/QUEUE, locmem:// or sqlite:///path/to/queue.db"
+        )
+    scheme, rest = dsn.split("://", 1)
+    scheme = scheme.lower()
+    location, _, query = rest.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    options: dict[str, str] = {}
+    for key, value in pairs:
+        if key in options:
+            raise ConfigurationError(f"option {key!r} is given twice in {dsn!r}")
+        options[key] = value
+    if scheme == "sqlite":
+        return DSN(scheme, "", location, options, dsn)
+    host, _, path = location.partition("/")
+    return DSN(scheme, host, path, options, dsn)
+
+
+def backend_class_for(dsn: DSN) -> Any:
+    """The backend class registered for ``dsn.scheme``, imported now."""
+    target = BACKENDS.get(dsn.scheme)
+    if target is None:
+        raise ConfigurationError(
+            f"unknown scheme {dsn.scheme!r} in DSN {dsn.raw!r}; "
+            f"known schemes: {', '.join(s + '://' for s in sorted(BACKENDS))}"
+        )
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return getattr(module, class_name)
+
+
+def int_option(dsn: DSN, key: str, default: int | None, low: int, high: int) -> int | None:
+    """An integer option within ``[low, high]``, or ``default`` when absent."""
+    raw = dsn.options.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{key} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def bool_option(dsn: DSN, key: str, default: bool = False) -> bool:
+    """A true/false option (true, false, 1, 0, yes, no)."""
+    raw = dsn.options.get(key)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"{key} must be true or false, not {raw!r}")

@@ -1,0 +1,264 @@
+"""The one per-message path, shared by the worker, the Lambda handler,
+``Gator.pop()`` and ``alligator.testing.drain``.
+
+``Processor.handle`` decides what happens to one received message and runs
+its task if it should; it returns an ``Outcome`` and touches the queue not at
+all. Applying the outcome is the caller's job (``Settler`` for consumers that
+own their messages, the Lambda handler for records Lambda owns), because
+deleting is done in batches and, on Lambda, by Lambda itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+
+from . import wire
+from .backends.base import (
+    ATTEMPTS_ATTRIBUTE,
+    ERROR_ATTRIBUTE,
+    FAILED_AT_ATTRIBUTE,
+    SIGNATURE_ATTRIBUTE,
+    Backend,
+    Received,
+)
+from .exceptions import (
+    AlligatorException,
+    PoisonMessageError,
+    UnknownCallableError,
+    UnknownModuleError,
+)
+from .security import ImportAllow, Signer
+from .status import Dependencies, StatusStore, Verdict
+from .tasks import Task
+
+
+class Action(Enum):
+    """What to do with a message once its task was (or was not) run."""
+
+    ACK = "ack"  # delete: succeeded, canceled, or an already-done duplicate
+    RETRY = "retry"  # failed with attempts left: visible again after a delay
+    DEAD = "dead"  # exhausted or poison: copy to the DLQ, then delete
+    DEFER = "defer"  # not due, or waiting on dependencies: wait, using no retry
+    RELEASE = "release"  # never started: visible again at once
+
+
+@dataclass
+class Outcome:
+    """The decision for one message, with what the logs and metrics need."""
+
+    action: Action
+    message: Received
+    task: Task | None = None
+    delay_seconds: int = 0
+    error: str | None = None
+    attempt: int = 0
+    duration: float = 0.0
+    queued_for: float | None = None
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        """One word for logs: success, retry, dead, deferred, skipped..."""
+        if self.action is Action.ACK:
+            return "success" if self.note == "" else self.note
+        return {
+            Action.RETRY: "retry",
+            Action.DEAD: "dead",
+            Action.DEFER: "deferred",
+            Action.RELEASE: "released",
+        }[self.action]
+
+
+def default_owner() -> str:
+    """A lease owner id unique to this process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Processor:
+    """Turns one received message into an ``Outcome``, running its task.
+
+    Example:
+        >>> processor = Processor(gator.backend, import_allow=ImportAllow(("myapp",)))
+        >>> outcome = processor.handle(message)
+
+    Args:
+        backend: the queue the message came from (for payloads and leases).
+        task_class: builds tasks from bodies (1.0's ``task_class``).
+        status: an optional status store (exact attempts, cancel, dedup).
+        import_allow: module prefixes tasks may come from; ``None`` allows all.
+        signer: when set, messages must carry a valid signature.
+        retry_at_once: retry with no backoff wait (``drain`` in tests).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        task_class: type[Task] = Task,
+        status: StatusStore | None = None,
+        import_allow: ImportAllow | None = None,
+        signer: Signer | None = None,
+        retry_at_once: bool = False,
+        owner: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.task_class = task_class
+        self.status = status
+        self.import_allow = import_allow
+        self.signer = signer
+        self.retry_at_once = retry_at_once
+        self.owner = owner or default_owner()
+
+    def handle(self, message: Received) -> Outcome:
+        """Decide, and run the task if it should run now."""
+        now = time.time()
+        queued_for = None if message.sent_at is None else max(0.0, now - message.sent_at)
+        try:
+            task = self.decode(message)
+        except PoisonMessageError as exc:
+            return Outcome(
+                Action.DEAD,
+                message,
+                error=f"PoisonMessageError: {exc}",
+                attempt=message.attempt,
+                queued_for=queued_for,
+            )
+        outcome = self._gate(message, task, now)
+        if outcome is None:
+            claimed = self._claim(message, task)
+            if isinstance(claimed, Outcome):
+                outcome = claimed
+            else:
+                outcome = self._run(message, task, attempt=claimed)
+        outcome.queued_for = queued_for
+        return outcome
+
+    def decode(self, message: Received) -> Task:
+        """Verify, load, check and import, in that order: nothing is imported
+        before the signature and the allow-list have said yes.
+
+        Raises:
+            PoisonMessageError: the message must never run; says why.
+        """
+        if self.signer is not None:
+            signature = message.attributes.get(SIGNATURE_ATTRIBUTE)
+            if not self.signer.verify(message.body, signature):
+                state = "missing" if not signature else "wrong"
+                raise PoisonMessageError(f"signature is {state}")
+        try:
+            body = self.backend.load(message.body)
+        except PoisonMessageError:
+            raise
+        except AlligatorException as exc:
+            raise PoisonMessageError(f"payload cannot be loaded: {exc}") from exc
+        data = wire.decode(body)
+        if self.import_allow is not None:
+            for module in wire.modules_named(data):
+                if not self.import_allow.allows(module):
+                    raise PoisonMessageError(f"module {module!r} is not in the import allow-list")
+        try:
+            task = self.task_class.from_dict(data)
+        except (UnknownModuleError, UnknownCallableError) as exc:
+            raise PoisonMessageError(f"{type(exc).__name__}: {exc}") from exc
+        task.message_id = message.message_id
+        return task
+
+    def _gate(self, message: Received, task: Task, now: float) -> Outcome | None:
+        """Everything that stops a task from running now, or ``None``."""
+        if task.delay_until is not None and task.delay_until > now + 0.5:
+            if self.status is not None:
+                self.status.waiting(task.task_id, delayed=True)
+            wait = math.ceil(task.delay_until - now)
+            return Outcome(Action.DEFER, message, task, delay_seconds=wait, note="due later")
+        if task.depends_on:
+            return self._check_dependencies(message, task)
+        return None
+
+    def _claim(self, message: Received, task: Task) -> Outcome | int:
+        """The attempt number to run as, or why not to run: counted exactly
+        by the status store when there is one, else SQS's receive count."""
+        if self.status is None:
+            return message.attempt
+        claim = self.status.claim(
+            task.task_id,
+            owner=self.owner,
+            lease_seconds=self.backend.visibility_timeout,
+        )
+        if claim.verdict is Verdict.RUN:
+            return claim.attempts
+        if claim.verdict is Verdict.BUSY:
+            delay = self._poll_seconds()
+            return Outcome(Action.DEFER, message, task, delay_seconds=delay, note="busy")
+        note = "duplicate" if claim.verdict is Verdict.DONE else "canceled"
+        return Outcome(Action.ACK, message, task, note=note)
+
+    def _check_dependencies(self, message: Received, task: Task) -> Outcome | None:
+        if self.status is None:
+            error = "ConfigurationError: depends_on needs a status store (status=...)"
+            return Outcome(Action.DEAD, message, task, error=error, attempt=message.attempt)
+        state, failed_id = self.status.dependencies(task.depends_on or [])
+        if state is Dependencies.READY:
+            return None
+        if state is Dependencies.WAITING:
+            self.status.waiting(task.task_id, delayed=False)
+            delay = self._poll_seconds()
+            return Outcome(Action.DEFER, message, task, delay_seconds=delay, note="waiting")
+        error = f"DependencyFailed: dependency {failed_id} failed or was canceled"
+        self.status.failed(task.task_id, owner=self.owner, error=error, final=True)
+        return Outcome(Action.DEAD, message, task, error=error, attempt=message.attempt)
+
+    def _poll_seconds(self) -> int:
+        return 0 if self.retry_at_once else math.ceil(self.backend.backoff.base)
+
+    def _run(self, message: Received, task: Task, *, attempt: int) -> Outcome:
+        started = time.monotonic()
+        try:
+            task.run()
+        except Exception as exc:
+            duration = time.monotonic() - started
+            error = f"{type(exc).__name__}: {exc}"
+            # Read retries after on_error ran: 1.0's hooks may raise it.
+            final = attempt >= task.retries + 1
+            if self.status is not None:
+                self.status.failed(task.task_id, owner=self.owner, error=error, final=final)
+            if final:
+                return Outcome(
+                    Action.DEAD,
+                    message,
+                    task,
+                    error=error,
+                    attempt=attempt,
+                    duration=duration,
+                )
+            task.to_retrying()
+            delay = 0 if self.retry_at_once else self.backend.backoff.seconds(attempt)
+            return Outcome(
+                Action.RETRY,
+                message,
+                task,
+                delay_seconds=delay,
+                error=error,
+                attempt=attempt,
+                duration=duration,
+            )
+        duration = time.monotonic() - started
+        if self.status is not None:
+            self.status.succeeded(task.task_id, owner=self.owner, result=task.result)
+        return Outcome(Action.ACK, message, task, attempt=attempt, duration=duration)
+
+
+def failure_reason(outcome: Outcome) -> dict[str, str]:
+    """The three dead-letter attributes for an outcome."""
+    failed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    error = (outcome.error or "unknown error")[:1024]
+    return {
+        ERROR_ATTRIBUTE: error,
+        ATTEMPTS_ATTRIBUTE: str(outcome.attempt),
+        FAILED_AT_ATTRIBUTE: failed_at,
+    }

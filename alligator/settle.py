@@ -1,0 +1,115 @@
+"""Applying outcomes to a queue we own: the worker, ``Gator.pop`` and
+``drain``. (On Lambda, Lambda owns the records; see ``sqs.lambda_handler``.)
+
+Deletes are batched: ten successes cost one ``DeleteMessageBatch``. A crash
+before the flush only means those tasks run again; it never loses one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .backends.base import Backend, Outgoing, Received
+from .processing import Action, Outcome, failure_reason
+
+log = logging.getLogger("alligator")
+
+#: SQS takes at most ten entries per batch request.
+BATCH_ENTRIES = 10
+
+
+class Settler:
+    """Acks, retries, defers and dead-letters, batching what can be batched.
+
+    Example:
+        >>> settler = Settler(backend)
+        >>> settler.settle(processor.handle(message))
+        >>> settler.flush()
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._lock = threading.Lock()
+        self._acks: list[Received] = []
+        self._releases: list[Received] = []
+
+    def settle(self, outcome: Outcome) -> None:
+        """Apply one outcome; deletes and releases wait for ``flush``."""
+        message, action = outcome.message, outcome.action
+        if action is Action.ACK:
+            self._queue(self._acks, message)
+        elif action is Action.RELEASE:
+            self._queue(self._releases, message)
+        elif action is Action.RETRY:
+            self.backend.retry(message, delay_seconds=outcome.delay_seconds)
+        elif action is Action.DEFER:
+            self.defer(message, outcome.delay_seconds)
+        else:
+            self.dead_letter(outcome)
+
+    def release(self, messages: list[Received]) -> None:
+        """Make unstarted messages visible again at once (batched)."""
+        for message in messages:
+            self._queue(self._releases, message)
+        self.flush()
+
+    def defer(self, message: Received, delay_seconds: int) -> None:
+        """Wait without using a retry.
+
+        A standard queue gets a fresh copy with the remaining wait (a fresh
+        receive count) and the original is deleted only once the copy is
+        safely sent. A FIFO queue cannot take a copy without breaking the
+        group's order, so there the message just stays hidden.
+        """
+        backend = self.backend
+        if backend.fifo or backend.max_delay_seconds <= 0:
+            backend.retry(message, delay_seconds=delay_seconds)
+            return
+        copy = Outgoing(
+            body=message.body,
+            delay_seconds=min(delay_seconds, backend.max_delay_seconds),
+            attributes=dict(message.attributes),
+        )
+        backend.send_many([copy])
+        # The copy points at the same S3 payload, if any: keep it.
+        backend.ack([message], keep_payload=True)
+
+    def dead_letter(self, outcome: Outcome) -> None:
+        """Copy to the DLQ with the reason, then delete; never drop silently."""
+        message, backend = outcome.message, self.backend
+        if backend.send_to_dlq(message, failure_reason(outcome)):
+            backend.ack([message], keep_payload=True)
+            return
+        log.error(
+            "no dead-letter queue for %s: message %s stays in the queue (%s)",
+            backend.queue_name,
+            message.message_id,
+            outcome.error,
+        )
+        # Hidden for the longest backoff, so it does not spin; the queue's
+        # own redrive or retention decides its fate.
+        backend.retry(message, delay_seconds=int(backend.backoff.maximum))
+
+    def flush(self) -> None:
+        """Send the pending deletes and releases."""
+        with self._lock:
+            acks, self._acks = self._acks, []
+            releases, self._releases = self._releases, []
+        if acks:
+            self.backend.ack(acks)
+        if releases:
+            self.backend.release(releases)
+
+    @property
+    def pending(self) -> int:
+        """Deletes and releases not yet sent."""
+        with self._lock:
+            return len(self._acks) + len(self._releases)
+
+    def _queue(self, pending: list[Received], message: Received) -> None:
+        with self._lock:
+            pending.append(message)
+            full = len(pending) >= BATCH_ENTRIES
+        if full:
+            self.flush()

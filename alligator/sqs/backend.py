@@ -1,0 +1,348 @@
+"""``SQSBackend``: the Backend protocol on the boto3 SQS client.
+
+Constructing one validates the DSN and makes no network call; the queue
+URL (and the dead-letter queue's) is resolved on first use, once, and a
+missing queue becomes a ``ConfigurationError`` there. Every request goes
+through botocore's standard retry mode; batches re-send their failed
+entries (see ``_batches``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+
+from ..backends.base import Outgoing, QueueStats, Received
+from ..dsn import DSN
+from ..exceptions import (
+    AlligatorException,
+    ConfigurationError,
+    NotSupportedError,
+    PayloadTooLargeError,
+)
+from . import _batches
+from ._errors import client_config, translate_errors
+from ._queues import QueueResolver
+from ._settings import (
+    MAX_BATCH_ENTRIES,
+    MAX_WAIT_SECONDS,
+    SQSSettings,
+    parse_settings,
+)
+from .consumer import SQSConsumer
+from .payload import SIZE_ATTRIBUTE, PayloadStore, make_pointer, parse_pointer
+
+#: The largest message, body and attributes together: 1 MiB.
+#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
+MAX_MESSAGE_BYTES = 1_048_576
+#: Bytes under the limit kept free for message attributes (the signature,
+#: and the reason when a message is dead-lettered), so a body that fits
+#: when sent still fits when it is copied to the DLQ.
+ATTRIBUTE_HEADROOM_BYTES = 8192
+#: The longest per-message delay on a standard queue; FIFO queues take none.
+#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-delay-queues.html
+MAX_DELAY_SECONDS = 900
+#: The longest FIFO deduplication id.
+#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+MAX_DEDUP_ID_CHARS = 128
+#: Long polls plus this margin is the read timeout: a poll is never cut short.
+READ_TIMEOUT_MARGIN_SECONDS = 10
+
+
+class SQSBackend(SQSConsumer):
+    """A queue on Amazon SQS (or moto, LocalStack, a VPC endpoint).
+
+    Example:
+        >>> backend = SQSBackend("sqs://us-east-1/emails?wait_time=5")
+        >>> backend.send_many([Outgoing(body)])
+        ['5fea7756-0ea4-451a-a703-a558b933e274']
+
+    Args:
+        dsn: ``sqs://REGION/QUEUE?options`` (see the contract's option table).
+        queue_name: the queue when the DSN's path names none (1.0 style).
+
+    Raises:
+        ConfigurationError: the DSN is malformed, names an unknown option or
+            a value out of range.
+    """
+
+    blocking = True
+    #: The message size limit; a class attribute so tests can lower it.
+    max_message_bytes = MAX_MESSAGE_BYTES
+    #: See ``ATTRIBUTE_HEADROOM_BYTES``.
+    attribute_headroom_bytes = ATTRIBUTE_HEADROOM_BYTES
+
+    def __init__(self, dsn: str | DSN, queue_name: str | None = None) -> None:
+        settings = parse_settings(dsn, queue_name)
+        self.settings: SQSSettings = settings
+        self.queue_name = settings.queue_name
+        self.region = settings.region
+        self.fifo = settings.fifo
+        self.wait_time = settings.wait_time
+        self.batch_size = settings.batch_size
+        self.max_delay_seconds = 0 if self.fifo else MAX_DELAY_SECONDS
+        self.backoff = settings.backoff
+        self.payload_bucket = settings.payload_bucket
+        self._session = boto3.session.Session()
+        config = client_config(MAX_WAIT_SECONDS + READ_TIMEOUT_MARGIN_SECONDS)
+        self.client: Any = self._session.client(
+            "sqs",
+            region_name=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=config,
+        )
+        self._queues = QueueResolver(self.client, settings)
+        self._payloads = PayloadStore(
+            self._session,
+            region=settings.region,
+            endpoint_url=settings.endpoint_url,
+            config=config,
+        )
+        members = self.client.meta.service_model.operation_model(
+            "ReceiveMessage"
+        ).input_shape.members
+        # Older botocore has only the deprecated AttributeNames.
+        self._system_attributes_param = (
+            "MessageSystemAttributeNames"
+            if "MessageSystemAttributeNames" in members
+            else "AttributeNames"
+        )
+
+    def __repr__(self) -> str:
+        return f"SQSBackend(queue={self.queue_name!r}, region={self.region!r})"
+
+    # -- the queue and its dead-letter queue, resolved lazily --------------
+
+    @property
+    def queue_url(self) -> str:
+        """The queue's URL (``GetQueueUrl`` on first use; creates the queue
+        with ``create=true``).
+
+        Raises:
+            ConfigurationError: the queue does not exist.
+        """
+        return self._queues.queue_url()
+
+    @property
+    def dlq_url(self) -> str | None:
+        """The dead-letter queue's URL: the ``dlq`` option, else
+        ``ALLIGATOR_DLQ``, else the queue's ``RedrivePolicy`` target, else None.
+
+        Raises:
+            ConfigurationError: the named dead-letter queue does not exist.
+        """
+        return self._queues.dlq_url()
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Seconds a received message stays hidden: the DSN's
+        ``visibility_timeout``, else the queue's own (read once)."""
+        if self.settings.visibility_timeout is not None:
+            return self.settings.visibility_timeout
+        return int(self._queues.attributes().get("VisibilityTimeout", 30))
+
+    def check(self) -> None:
+        """Resolve the queue and its DLQ now, so a worker fails at start-up,
+        not on its first message.
+
+        Raises:
+            ConfigurationError: either queue is missing, or the credentials
+                are missing or refused.
+        """
+        _ = self.queue_url, self.dlq_url, self.visibility_timeout
+
+    def dlq_backend(self) -> SQSBackend:
+        """An ``SQSBackend`` on the dead-letter queue itself (for ``dlq peek``
+        and ``dlq redrive``), with the same region, endpoint and options.
+
+        Raises:
+            ConfigurationError: this queue has no dead-letter queue.
+        """
+        url, ref = self.dlq_url, self._queues.dlq_ref
+        if url is None or ref is None:
+            raise ConfigurationError(
+                f"queue {self.queue_name!r} has no dead-letter queue: set dlq= in "
+                "the DSN or ALLIGATOR_DLQ, or give the queue a redrive policy"
+            )
+        options = {
+            key: value
+            for key, value in self.settings.dsn.options.items()
+            if key not in ("dlq", "create")
+        }
+        raw = f"sqs://{self.region}/{ref.name}?{urlencode(options)}"
+        dsn = DSN("sqs", self.region, ref.name, options, raw=raw.rstrip("?"))
+        backend = type(self)(dsn)
+        # The DLQ may be in another account: reuse the URL, not the name; and
+        # a DLQ has no DLQ of its own, whatever ALLIGATOR_DLQ says.
+        backend._queues.pin_without_dlq(url)
+        return backend
+
+    # -- producing -----------------------------------------------------------
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[str]:
+        """Send messages, batched (10 entries, 1 MiB per request).
+
+        Example:
+            >>> backend.send_many([Outgoing(body), Outgoing(later, delay_seconds=60)])
+
+        Returns:
+            The ``MessageId`` of each message, in input order.
+
+        Raises:
+            PayloadTooLargeError: a message is over the size limit.
+            AlligatorException: SQS refused a message (names its error).
+        """
+        entries = [self._entry(message) for message in messages]
+        sizes = [_batches.entry_bytes(entry) for entry in entries]
+        for size in sizes:
+            if size > self.max_message_bytes:
+                raise PayloadTooLargeError(
+                    f"message is {size} bytes with its attributes, over the SQS "
+                    f"limit of {self.max_message_bytes}"
+                )
+        if len(entries) == 1:
+            with self._translate():
+                response = self.client.send_message(QueueUrl=self.queue_url, **entries[0])
+            return [response["MessageId"]]
+        ids: list[str] = [""] * len(entries)
+        chunks = _batches.chunk_indices(
+            sizes, max_entries=MAX_BATCH_ENTRIES, max_bytes=self.max_message_bytes
+        )
+        for chunk in chunks:
+            batch = [{"Id": str(index), **entries[index]} for index in chunk]
+            with self._translate():
+                sent, failed = _batches.run_batch(
+                    self.client.send_message_batch, batch, QueueUrl=self.queue_url
+                )
+            for entry_id, result in sent.items():
+                ids[int(entry_id)] = result["MessageId"]
+            if failed:
+                failure = next(iter(failed.values()))
+                raise AlligatorException(
+                    f"SQS refused {len(failed)} message(s) for queue "
+                    f"{self.queue_name!r}: {failure.get('Code')}: "
+                    f"{failure.get('Message')} ({sum(map(bool, ids))} of "
+                    f"{len(ids)} were sent)"
+                )
+        return ids
+
+    def offload(self, body: str) -> tuple[str, dict[str, str]]:
+        """Move an oversized body to S3; return the body to send and the
+        attributes to add (none when it fits).
+
+        Raises:
+            PayloadTooLargeError: it does not fit and no ``payload_bucket``
+                is set.
+        """
+        size = len(body.encode("utf-8"))
+        if size <= self.max_message_bytes - self.attribute_headroom_bytes:
+            return body, {}
+        if self.payload_bucket is None:
+            raise PayloadTooLargeError(
+                f"message body is {size} bytes, over the SQS limit of "
+                f"{self.max_message_bytes} (less {self.attribute_headroom_bytes} "
+                "kept for message attributes); set payload_bucket=BUCKET in the "
+                "DSN to offload it to S3"
+            )
+        with translate_errors(self.queue_name, self.region):
+            key = self._payloads.put(self.payload_bucket, body)
+        return make_pointer(self.payload_bucket, key), {SIZE_ATTRIBUTE: str(size)}
+
+    def load(self, body: str) -> str:
+        """The real body: fetched from S3 when ``body`` is an extended-client
+        pointer, else ``body`` itself.
+
+        Raises:
+            PoisonMessageError: a malformed pointer, or the object is gone.
+        """
+        pointer = parse_pointer(body)
+        if pointer is None:
+            return body
+        return self._payloads.get(*pointer)
+
+    def take(self, task_id: str) -> Received | None:
+        """Not possible on SQS.
+
+        Raises:
+            NotSupportedError: always.
+        """
+        raise NotSupportedError(
+            "SQS cannot fetch a message by id; use a status store (status=...) to look tasks up"
+        )
+
+    # -- the queue as a whole ----------------------------------------------------
+
+    def size(self) -> int:
+        """Messages in the queue: visible, in flight and delayed (approximate)."""
+        stats = self.stats(include_dlq=False)
+        return stats.visible + stats.in_flight + stats.delayed
+
+    def stats(self, *, include_dlq: bool = True) -> QueueStats:
+        """Approximate counts for ``alligator stats``.
+
+        ``oldest_age_seconds`` is always None: SQS publishes the age of the
+        oldest message only as the CloudWatch metric
+        ``ApproximateAgeOfOldestMessage``, not through the SQS API.
+        """
+        visible, in_flight, delayed = self._counts(self.queue_url, self.queue_name)
+        dlq_depth = None
+        url, ref = (self.dlq_url, self._queues.dlq_ref) if include_dlq else (None, None)
+        if url is not None and ref is not None:
+            dlq_depth = sum(self._counts(url, ref.name))
+        return QueueStats(visible, in_flight, delayed, dlq_depth, None)
+
+    def purge(self) -> None:
+        """Delete every message in the queue (``PurgeQueue``)."""
+        with self._translate():
+            self.client.purge_queue(QueueUrl=self.queue_url)
+
+    def close(self) -> None:
+        """Close the HTTP connections of the SQS and S3 clients."""
+        self.client.close()
+        self._payloads.close()
+
+    # -- helpers -----------------------------------------------------------------
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        with translate_errors(self.queue_name, self.region):
+            yield
+
+    def _entry(self, message: Outgoing) -> dict[str, Any]:
+        entry: dict[str, Any] = {"MessageBody": message.body}
+        attributes = _batches.encode_attributes(message.attributes)
+        if attributes:
+            entry["MessageAttributes"] = attributes
+        if self.fifo:
+            # FIFO queues refuse per-message delays; callers defer instead.
+            entry["MessageGroupId"] = message.group or "default"
+            entry["MessageDeduplicationId"] = _dedup_id(message)
+        elif message.delay_seconds > 0:
+            entry["DelaySeconds"] = min(message.delay_seconds, MAX_DELAY_SECONDS)
+        return entry
+
+    def _counts(self, url: str, name: str) -> tuple[int, int, int]:
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
+        with translate_errors(name, self.region):
+            response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=names)
+        attributes = response.get("Attributes", {})
+        visible, in_flight, delayed = (int(attributes.get(key, 0)) for key in names)
+        return visible, in_flight, delayed
+
+
+def _dedup_id(message: Outgoing) -> str:
+    """The FIFO deduplication id: the message's own (hashed if it is over
+    SQS's 128 characters), else a hash of the body."""
+    dedup_id = message.dedup_id
+    if dedup_id and len(dedup_id) <= MAX_DEDUP_ID_CHARS:
+        return dedup_id
+    return hashlib.sha256((dedup_id or message.body).encode("utf-8")).hexdigest()

@@ -1,0 +1,51 @@
+"""Status stores: ``locmem://``, ``sqlite:///path``, ``dynamodb://REGION/TABLE``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from ..dsn import parse_dsn
+from ..exceptions import ConfigurationError
+from .base import Claim, Dependencies, StatusStore, TaskState, Verdict
+
+__all__ = [
+    "Claim",
+    "Dependencies",
+    "StatusStore",
+    "TaskState",
+    "Verdict",
+    "open_status",
+]
+
+#: scheme -> "module:Class", imported when used (DynamoDB needs boto3).
+STORES = {
+    "locmem": "alligator.status.local:LocmemStatusStore",
+    "sqlite": "alligator.status.local:SqliteStatusStore",
+    "dynamodb": "alligator.status.dynamodb:DynamoDBStatusStore",
+}
+
+
+def open_status(dsn: str | StatusStore | None) -> StatusStore | None:
+    """A status store from a DSN (or ``ALLIGATOR_STATUS``); ``None`` if neither.
+
+    A store instance passes through unchanged, so several gators can share
+    one ``locmem://`` store.
+    """
+    if dsn is None:
+        dsn = os.environ.get("ALLIGATOR_STATUS") or None
+    if dsn is None or not isinstance(dsn, str):
+        return dsn
+    parsed = parse_dsn(dsn)
+    target = STORES.get(parsed.scheme)
+    if target is None:
+        raise ConfigurationError(
+            f"unknown status store scheme {parsed.scheme!r} in {dsn!r}; "
+            f"known: {', '.join(s + '://' for s in sorted(STORES))}"
+        )
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return getattr(module, class_name)(parsed)

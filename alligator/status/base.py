@@ -1,0 +1,110 @@
+"""The status store interface: what a task's life looks like from outside.
+
+SQS cannot look a message up or cancel one, and delivers at least once. A
+small store keyed by task id makes ``gator.status()``, ``gator.cancel()``,
+``depends_on`` and duplicate suppression work. Every state change is a
+conditional write, so two consumers holding copies of one message cannot
+both run it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+from ..constants import TaskStatus
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A task as the status store knows it.
+
+    Example:
+        >>> state = gator.status(task.task_id)
+        >>> state.status is SUCCESS and state.result
+    """
+
+    task_id: str
+    status: TaskStatus
+    attempts: int = 0
+    result: Any = None
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, ``status`` as its lower-case name (``"success"``)."""
+        return {
+            "task_id": self.task_id,
+            "status": self.status.name.lower(),
+            "attempts": self.attempts,
+            "result": self.result,
+            "error": self.error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class Verdict(Enum):
+    """What a consumer may do with a task it just received."""
+
+    RUN = "run"  # the lease is ours: run it
+    DONE = "done"  # it already succeeded: delete the duplicate unrun
+    CANCELED = "canceled"  # canceled: delete it unrun
+    BUSY = "busy"  # another live consumer holds its lease: defer
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to ``claim``: the verdict and the attempt number if RUN."""
+
+    verdict: Verdict
+    attempts: int = 0
+
+
+class Dependencies(Enum):
+    """Where a task's ``depends_on`` stand."""
+
+    READY = "ready"  # all succeeded
+    WAITING = "waiting"  # some are not finished (or unknown yet)
+    FAILED = "failed"  # one failed for good or was canceled
+
+
+@runtime_checkable
+class StatusStore(Protocol):
+    """Task states keyed by task id. Implementations: locmem, sqlite, DynamoDB."""
+
+    def created(self, task_id: str, *, delayed: bool = False) -> None:
+        """Record a task just enqueued (WAITING or DELAYED) unless it is known."""
+
+    def get(self, task_id: str) -> TaskState | None:
+        """The task's state, or ``None`` for an unknown id."""
+
+    def claim(self, task_id: str, *, owner: str, lease_seconds: int) -> Claim:
+        """Take the task's lease to run it, counting one more attempt.
+
+        Conditional: RUN only when the task is neither SUCCESS nor CANCELED
+        nor leased by another owner whose lease is still alive.
+        """
+
+    def renew(self, task_id: str, *, owner: str, lease_seconds: int) -> None:
+        """Keep our lease alive (the heartbeat)."""
+
+    def succeeded(self, task_id: str, *, owner: str, result: Any) -> None:
+        """SUCCESS with its JSON result; the lease ends."""
+
+    def failed(self, task_id: str, *, owner: str, error: str, final: bool) -> None:
+        """FAILED when ``final``, else RETRYING; the lease ends."""
+
+    def waiting(self, task_id: str, *, delayed: bool) -> None:
+        """Back to WAITING (or DELAYED) after a deferral; no attempt counted."""
+
+    def cancel(self, task_id: str) -> bool:
+        """CANCELED unless it already finished; ``True`` if now canceled."""
+
+    def dependencies(self, task_ids: list[str]) -> tuple[Dependencies, str | None]:
+        """READY, WAITING, or FAILED with the id of the dependency that failed."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,358 @@
+"""``Task``: one call of an importable function, as it travels and runs.
+
+The API and the JSON wire format are alligator 1.0's, so 1.0 producers and
+workers interoperate with this version in both directions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import concurrent.futures
+import datetime as dt
+import importlib
+import inspect
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from . import wire
+from .constants import (
+    CANCELED,
+    FAILED,
+    RETRYING,
+    RUNNING,
+    SUCCESS,
+    WAITING,
+    TaskStatus,
+)
+from .exceptions import (
+    MultipleDelayError,
+    UnknownCallableError,
+    UnknownModuleError,
+    UnserializableTaskError,
+)
+
+Hook = Callable[..., Any]
+TASK_OPTIONS = ("group", "dedup_id")
+
+
+class Task:
+    """A call to make later, somewhere else.
+
+    Example:
+        >>> task = Task(retries=2, on_error=alert)
+        >>> task.to_call(send_email, 42, subject="hi")
+        >>> Task.deserialize(task.serialize()).run().result
+
+    Args:
+        task_id: a unique id; a uuid4 string when not given.
+        retries: how many times a failed run is tried again.
+        is_async: ``False`` runs the task in-process at once (``async`` is
+            accepted as a keyword too, as 1.0 spelled it).
+        on_start, on_success, on_error: importable hooks, called as
+            ``on_start(task)``, ``on_success(task, result)``,
+            ``on_error(task, exc)``.
+        depends_on: task ids that must have succeeded first (status store).
+        delay_by: seconds to wait before running.
+        delay_until: a Unix time, or a ``datetime``/``date`` (naive is UTC).
+        **options: ``group`` (FIFO message group) and ``dedup_id``.
+
+    Raises:
+        MultipleDelayError: both ``delay_by`` and ``delay_until`` were given.
+    """
+
+    def __init__(
+        self,
+        task_id: str | None = None,
+        retries: int = 0,
+        is_async: bool = True,
+        on_start: Hook | None = None,
+        on_success: Hook | None = None,
+        on_error: Hook | None = None,
+        depends_on: list[str] | None = None,
+        delay_by: float | None = None,
+        delay_until: float | dt.date | None = None,
+        **options: Any,
+    ) -> None:
+        if "async" in options:
+            is_async = options.pop("async")
+        unknown = sorted(set(options) - set(TASK_OPTIONS))
+        if unknown:
+            raise TypeError(f"Task() got an unexpected option {unknown[0]!r}")
+        if delay_by is not None and delay_until is not None:
+            raise MultipleDelayError(
+                "Only one of 'delay_by' or 'delay_until' can be used at a time."
+            )
+        self.task_id = task_id or str(uuid.uuid4())
+        self.retries = int(retries)
+        self.is_async = bool(is_async)
+        self.status = WAITING
+        self.on_start = on_start
+        self.on_success = on_success
+        self.on_error = on_error
+        self.depends_on = list(depends_on) if depends_on else None
+        self.delay_until = _unix_time(delay_until)
+        if delay_by is not None:
+            self.delay_until = time.time() + float(delay_by)
+        self.group: str | None = options.get("group")
+        self.dedup_id: str | None = options.get("dedup_id")
+        self.func: Callable[..., Any] | None = None
+        self.func_args: list[Any] = []
+        self.func_kwargs: dict[str, Any] = {}
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.message_id: str | None = None
+
+    def __repr__(self) -> str:
+        name = _describe(self.func) if self.func else "nothing"
+        return f"<Task {self.task_id} {name} {self.status.name}>"
+
+    def to_call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Set the callable and its arguments.
+
+        Raises:
+            UnserializableTaskError: ``func`` cannot be imported by a worker
+                (a lambda, a closure, a bound method, a local function).
+        """
+        callable_path(func)
+        self.func = func
+        self.func_args = list(args)
+        self.func_kwargs = dict(kwargs)
+
+    def to_waiting(self) -> None:
+        """Mark WAITING."""
+        self.status = WAITING
+
+    def to_success(self) -> None:
+        """Mark SUCCESS."""
+        self.status = SUCCESS
+
+    def to_failed(self) -> None:
+        """Mark FAILED."""
+        self.status = FAILED
+
+    def to_retrying(self) -> None:
+        """Mark RETRYING."""
+        self.status = RETRYING
+
+    def to_canceled(self) -> None:
+        """Mark CANCELED."""
+        self.status = CANCELED
+
+    def serialize(self) -> str:
+        """The task as one JSON message (both ``async`` and ``is_async``).
+
+        Raises:
+            UnserializableTaskError: the callable, a hook or an argument
+                cannot travel as JSON; the message names which.
+        """
+        if self.func is None:
+            raise UnserializableTaskError("nothing to call: use to_call() first")
+        module, name = callable_path(self.func, for_worker=True)
+        options: dict[str, Any] = {}
+        for hook in wire.HOOKS:
+            hook_func = getattr(self, hook)
+            if hook_func is not None:
+                hook_module, hook_name = callable_path(hook_func, for_worker=True)
+                options[hook] = {"module": hook_module, "callable": hook_name}
+        if self.delay_until is not None:
+            options["delay_until"] = self.delay_until
+        if self.depends_on:
+            options["depends_on"] = self.depends_on
+        data = {
+            "task_id": self.task_id,
+            "retries": self.retries,
+            "async": self.is_async,
+            "is_async": self.is_async,
+            "module": module,
+            "callable": name,
+            "args": self.func_args,
+            "kwargs": self.func_kwargs,
+            "options": options,
+        }
+        return _dumps_naming_culprit(data, f"{module}.{name}")
+
+    @classmethod
+    def deserialize(cls, data: str | bytes) -> Task:
+        """Build a task from a message body, importing what it names.
+
+        Raises:
+            PoisonMessageError: the body is not a task.
+            UnknownModuleError, UnknownCallableError: it names nothing real.
+        """
+        return cls.from_dict(wire.decode(data))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        """Build a task from a decoded (already checked) message."""
+        options = data.get("options") or {}
+        task = cls(
+            task_id=data["task_id"],
+            retries=data["retries"],
+            is_async=data.get("is_async", data.get("async")),
+            depends_on=options.get("depends_on"),
+            delay_until=options.get("delay_until"),
+        )
+        func = import_attr(data["module"], data["callable"])
+        task.func = func
+        task.func_args = list(data.get("args", []))
+        task.func_kwargs = dict(data.get("kwargs", {}))
+        for hook in wire.HOOKS:
+            target = options.get(hook)
+            if target:
+                setattr(task, hook, import_attr(target["module"], target["callable"]))
+        return task
+
+    def run(self) -> Task:
+        """Run the hooks and the callable; a coroutine is run to completion.
+
+        Returns:
+            The task, with ``status`` and ``result`` (or ``error``) set.
+
+        Raises:
+            Exception: whatever the callable raised, after ``on_error``.
+        """
+        if self.func is None:
+            raise UnserializableTaskError("nothing to call: use to_call() first")
+        self.status = RUNNING
+        try:
+            if self.on_start:
+                self.on_start(self)
+            result = self.func(*self.func_args, **self.func_kwargs)
+            if inspect.isawaitable(result):
+                result = run_awaitable(result)
+        except Exception as exc:
+            self.to_failed()
+            self.error = exc
+            if self.on_error:
+                self.on_error(self, exc)
+            raise
+        self.result = result
+        self.error = None
+        self.to_success()
+        if self.on_success:
+            self.on_success(self, result)
+        return self
+
+    @property
+    def callable_name(self) -> str:
+        """``module.name`` of the callable, for logs."""
+        return _describe(self.func) if self.func else "?"
+
+    @property
+    def status_name(self) -> str:
+        """The status as a lower-case word."""
+        return TaskStatus(self.status).name.lower()
+
+
+def callable_path(func: Any, *, for_worker: bool = False) -> tuple[str, str]:
+    """``(module, name)`` a worker can import ``func`` by, or a clear refusal."""
+    if not callable(func):
+        raise UnserializableTaskError(f"{func!r} is not callable")
+    if inspect.ismethod(func):
+        raise UnserializableTaskError(
+            f"{_describe(func)} is a bound method; a worker can only import "
+            "module-level functions: move it to module level"
+        )
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None) or ""
+    name = getattr(func, "__name__", None) or ""
+    if name == "<lambda>":
+        raise UnserializableTaskError(
+            f"a lambda (in {module}) cannot be imported by a worker: use a module-level function"
+        )
+    if "<locals>" in qualname:
+        raise UnserializableTaskError(
+            f"{module}.{qualname} is a local function or closure; a worker can "
+            "only import module-level functions"
+        )
+    if not module or not name or qualname != name:
+        raise UnserializableTaskError(
+            f"{func!r} is not a module-level function a worker can import"
+        )
+    if for_worker and module == "__main__":
+        raise UnserializableTaskError(
+            f"{name} is defined in __main__, which a worker cannot import: "
+            "move it to an importable module"
+        )
+    loaded = sys.modules.get(module)
+    if loaded is not None and getattr(loaded, name, None) is not func:
+        raise UnserializableTaskError(
+            f"{module}.{name} does not refer to this function (is it decorated "
+            "or renamed?); a worker would call something else"
+        )
+    return module, name
+
+
+def import_attr(module_name: str, name: str) -> Callable[..., Any]:
+    """Import ``module_name`` and return its callable ``name``.
+
+    Raises:
+        UnknownModuleError: the module cannot be imported.
+        UnknownCallableError: it has no such callable.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # an import can fail in any way; none may escape
+        raise UnknownModuleError(
+            f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    func = getattr(module, name, None)
+    if func is None or not callable(func):
+        raise UnknownCallableError(f"module {module_name!r} has no callable {name!r}")
+    return func
+
+
+def run_awaitable(awaitable: Any) -> Any:
+    """Run a coroutine to completion, even from inside a running event loop."""
+
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, wait()).result()
+
+
+def _dumps_naming_culprit(data: dict[str, Any], name: str) -> str:
+    try:
+        return json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        pass
+    places = [(f"argument {i}", v) for i, v in enumerate(data["args"])]
+    places += [(f"keyword argument {k!r}", v) for k, v in data["kwargs"].items()]
+    for where, value in places:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise UnserializableTaskError(
+                f"{where} of {name} is not JSON-serialisable ({type(value).__name__}: {exc})"
+            ) from None
+    raise UnserializableTaskError(f"task {name} is not JSON-serialisable")
+
+
+def _unix_time(value: float | dt.date | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return calendar.timegm(value.timetuple()) + value.microsecond / 1e6
+        return value.timestamp()
+    if isinstance(value, dt.date):
+        return float(calendar.timegm(value.timetuple()))
+    return float(value)
+
+
+def _describe(func: Any) -> str:
+    module = getattr(func, "__module__", "?")
+    return f"{module}.{getattr(func, '__qualname__', repr(func))}"
+
+
+__all__ = ["Task", "callable_path", "import_attr"]

@@ -1,0 +1,344 @@
+"""``Worker``: a long-running consumer (ECS, a VM, a laptop).
+
+One receiver thread long-polls in batches and keeps a small prefetch
+buffer, so receiving overlaps running; ``concurrency`` runner threads run
+tasks; a heartbeat thread extends the lease of everything held. SIGTERM or
+SIGINT stops receiving, releases unstarted messages at once, lets running
+tasks finish within ``shutdown_grace`` and exits 0; a second signal exits at
+once, and what was running reappears after its visibility timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .backends.base import Received
+from .constants import ALL
+from .exceptions import ConfigurationError
+from .gator import Gator
+from .logs import log_outcome
+from .processing import Action, Outcome
+from .security import ImportAllow, Signer
+from .settle import Settler
+
+log = logging.getLogger("alligator")
+Unit = list[Received]  # messages run in order: one, or one FIFO group's batch
+
+
+class Worker:
+    """Consumes a gator's queue and runs the tasks.
+
+    Example:
+        >>> Worker(Gator("sqs://us-east-1/emails"), concurrency=4,
+        ...        import_allow=["myapp"]).run_forever()
+
+    Args:
+        gator: the ``Gator`` whose queue to consume.
+        max_tasks: stop after this many messages (0: never).
+        to_consume: the queue name, as 1.0 had it (informational).
+        nap_time: seconds to sleep when a non-blocking backend is empty.
+        concurrency: tasks run at once, in threads.
+        import_allow: module prefixes tasks may come from (or
+            ``ALLIGATOR_IMPORT_ALLOW``); others are poison.
+        signing_key: refuse messages without a valid signature (or
+            ``ALLIGATOR_SIGNING_KEY``).
+        shutdown_grace: seconds running tasks get to finish on SIGTERM.
+        on_outcome: called with every ``Outcome`` (metrics, tests).
+    """
+
+    def __init__(
+        self,
+        gator: Gator,
+        max_tasks: int = 0,
+        to_consume: str = ALL,
+        nap_time: float = 0.1,
+        concurrency: int = 1,
+        import_allow: str | Iterable[str] | None = None,
+        signing_key: str | Iterable[str] | None = None,
+        shutdown_grace: float = 25,
+        *,
+        on_outcome: Callable[[Outcome], Any] | None = None,
+    ) -> None:
+        if int(concurrency) < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, not {concurrency}")
+        self.gator = gator
+        self.backend = gator.backend
+        self.max_tasks = int(max_tasks)
+        self.to_consume = to_consume
+        self.nap_time = nap_time
+        self.concurrency = int(concurrency)
+        self.shutdown_grace = shutdown_grace
+        self.on_outcome = on_outcome
+        allow = ImportAllow.from_setting(import_allow)
+        signer = Signer.from_setting(signing_key) or gator.signer
+        self.processor = gator.processor(import_allow=allow, signer=signer)
+        self.settler = Settler(self.backend)
+        self.tasks_complete = 0
+        self.keep_running = False
+        self._units: queue.Queue[Unit] = queue.Queue()
+        self._held: dict[str, list[Any]] = {}  # receipt -> [message, leased_at]
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._signals = 0
+        self._fatal: BaseException | None = None
+        if allow is None:
+            log.warning(
+                "no import allow-list: any message can call any importable "
+                "function; set --import-allow or ALLIGATOR_IMPORT_ALLOW"
+            )
+
+    def ident(self) -> str:
+        """A name for logs, with the process id (1.0)."""
+        return f"Alligator Worker (#{os.getpid()})"
+
+    # -- one step at a time ----------------------------------------------
+
+    def check_and_run_task(self) -> bool:
+        """Run one received message (receiving a batch if none is buffered).
+
+        Returns:
+            ``True`` if a message was handled, ``False`` if the queue was empty.
+        """
+        if self._units.empty():
+            wait = self.backend.wait_time if self.backend.blocking else 0
+            self._receive(wait)
+        try:
+            unit = self._units.get_nowait()
+        except queue.Empty:
+            return False
+        self._run_unit(unit)
+        if self._units.empty():
+            self.settler.flush()
+        return True
+
+    def close(self) -> None:
+        """Flush deletes and release anything received but not started."""
+        self._release_buffered()
+        self.settler.flush()
+
+    # -- forever ---------------------------------------------------------
+
+    def run_forever(self) -> int:
+        """Consume until ``max_tasks``, ``stop()`` or a signal; returns 0.
+
+        Raises:
+            ConfigurationError: the queue is missing or misconfigured.
+        """
+        check = getattr(self.backend, "check", None)
+        if check is not None:
+            check()
+        self.keep_running = True
+        self._stop.clear()
+        log.info("%s consuming %r", self.ident(), self.backend.queue_name)
+        self._install_signals()
+        threads = [self._thread(self._receive_loop, "receiver")]
+        threads += [self._thread(self._run_loop, f"runner-{n}") for n in range(self.concurrency)]
+        threads.append(self._thread(self._heartbeat_loop, "heartbeat"))
+        while not self._stop.wait(0.2):
+            pass
+        self._shutdown(threads)
+        if self._fatal is not None:
+            raise self._fatal
+        return 0
+
+    def stop(self) -> None:
+        """Stop gracefully: the same as one SIGTERM."""
+        self.keep_running = False
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            # A second signal: leave now. Held messages reappear after their
+            # visibility timeout; nothing is deleted, so nothing is lost.
+            os._exit(1)
+        log.info("%s got signal %d: finishing running tasks", self.ident(), signum)
+        self.stop()
+
+    def _shutdown(self, threads: list[threading.Thread]) -> None:
+        self._release_buffered()
+        deadline = time.monotonic() + self.shutdown_grace
+        for thread in threads:
+            if thread.name != "heartbeat":
+                thread.join(max(0.0, deadline - time.monotonic()))
+        # A long poll that returned during the shutdown released its own
+        # messages; anything still buffered goes back now.
+        self._release_buffered()
+        self.settler.flush()
+        still_running = [t.name for t in threads if t.is_alive() and t.name != "heartbeat"]
+        if still_running:
+            log.warning(
+                "%s: tasks still running after the grace: %s",
+                self.ident(),
+                still_running,
+            )
+        log.info("%s stopping after %d tasks", self.ident(), self.tasks_complete)
+
+    def _thread(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=self._guard(target), name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _guard(self, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except ConfigurationError as exc:
+                self._fatal = exc
+                self.stop()
+            except BaseException:
+                log.exception(
+                    "%s: %s thread crashed",
+                    self.ident(),
+                    threading.current_thread().name,
+                )
+                self.stop()
+
+        return run
+
+    # -- receiving ---------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            room = self._room()
+            if room <= 0:
+                self._stop.wait(0.01)
+                continue
+            try:
+                got = self._receive(self.backend.wait_time, room)
+                failures = 0
+            except ConfigurationError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("%s: receive failed; retrying", self.ident())
+                self._stop.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if not got and not self.backend.blocking:
+                self._stop.wait(self.nap_time)
+
+    def _room(self) -> int:
+        """How many more messages to receive: enough to keep every runner
+        busy and one batch ahead, never more than ``max_tasks`` allows."""
+        with self._lock:
+            held = len(self._held)
+        unstarted = self._units.qsize()
+        if unstarted >= self.concurrency:
+            return 0
+        room = self.backend.batch_size
+        if self.max_tasks:
+            room = min(room, self.max_tasks - self.tasks_complete - held)
+        return room
+
+    def _receive(self, wait: int, room: int | None = None) -> int:
+        limit = self.backend.batch_size if room is None else room
+        messages = self.backend.receive(max_messages=limit, wait_seconds=wait)
+        if not messages:
+            return 0
+        now = time.monotonic()
+        with self._lock:
+            for message in messages:
+                self._held[message.receipt] = [message, now]
+        if room is not None and self._stop.is_set():
+            self._forget(messages)
+            self.settler.release(messages)
+            return 0
+        for unit in self._units_of(messages):
+            self._units.put(unit)
+        return len(messages)
+
+    def _units_of(self, messages: list[Received]) -> list[Unit]:
+        if not self.backend.fifo:
+            return [[message] for message in messages]
+        groups: dict[str | None, Unit] = {}
+        for message in messages:
+            groups.setdefault(message.group, []).append(message)
+        return list(groups.values())
+
+    def _release_buffered(self) -> None:
+        released: list[Received] = []
+        while True:
+            try:
+                released += self._units.get_nowait()
+            except queue.Empty:
+                break
+        if released:
+            self._forget(released)
+            self.settler.release(released)
+
+    # -- running ---------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                unit = self._units.get(timeout=0.1)
+            except queue.Empty:
+                if self.settler.pending:
+                    self.settler.flush()
+                continue
+            self._run_unit(unit)
+            if self._units.empty():
+                self.settler.flush()
+
+    def _run_unit(self, unit: Unit) -> None:
+        for index, message in enumerate(unit):
+            outcome = self.processor.handle(message)
+            self._finish(outcome)
+            if self.backend.fifo and outcome.action is not Action.ACK:
+                # Order within a group: the rest must not overtake this one.
+                rest = unit[index + 1 :]
+                self._forget(rest)
+                self.settler.release(rest)
+                break
+
+    def _finish(self, outcome: Outcome) -> None:
+        try:
+            self.settler.settle(outcome)
+        finally:
+            self._forget([outcome.message])
+        log_outcome(outcome)
+        with self._lock:
+            self.tasks_complete += 1
+            done = self.max_tasks and self.tasks_complete >= self.max_tasks
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        if done:
+            self.stop()
+
+    def _forget(self, messages: list[Received]) -> None:
+        with self._lock:
+            for message in messages:
+                self._held.pop(message.receipt, None)
+
+    # -- heartbeat -------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        """Extend the lease of everything held for more than half of it,
+        received-but-waiting messages included, in one batched call."""
+        lease = max(1, int(self.backend.visibility_timeout or 30))
+        interval = max(0.5, lease / 4)
+        while not self._stop.wait(interval):
+            now = time.monotonic()
+            with self._lock:
+                due = [held for held in self._held.values() if now - held[1] >= lease / 2]
+                for held in due:
+                    held[1] = now
+            if due:
+                try:
+                    self.backend.extend([held[0] for held in due], seconds=lease)
+                except Exception:
+                    log.exception("%s: heartbeat failed", self.ident())

@@ -1,0 +1,368 @@
+"""Tests for infra/: the CloudFormation template, and the Lambda zip builder.
+
+The template is linted with cfn-lint and created on moto's CloudFormation
+(in-process, no network). moto builds the queues, IAM roles, the Lambda
+function and its event source mapping, and the ECS cluster, task definition
+and service; it skips CloudWatch alarms and Application Auto Scaling, so
+those are checked on the template's text instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+INFRA = Path(__file__).resolve().parent.parent / "infra"
+TEMPLATES = sorted(INFRA.glob("*.yaml"))
+QUEUE_TEMPLATE = INFRA / "queue.yaml"
+
+# moto warns about each resource type it skips (alarms, autoscaling).
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
+
+#: What the worker's graceful shutdown may take (CONTRACT.md section 4).
+SHUTDOWN_GRACE_SECONDS = 25
+CONSUMER_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:SendMessage",
+}
+
+
+# --------------------------------------------------------------- helpers
+def load_template(path: Path = QUEUE_TEMPLATE) -> dict:
+    """Parse a template, turning short tags (!Ref, !If, ...) into their long form."""
+    yaml = pytest.importorskip("yaml")
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if suffix == "GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+        return {key: value}
+
+    Loader.add_multi_constructor("!", construct)
+    return yaml.load(path.read_text(), Loader=Loader)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto in-process, with dummy credentials and no endpoint overrides."""
+    moto = pytest.importorskip("moto")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with moto.mock_aws():
+        yield pytest.importorskip("boto3").session.Session(region_name="us-east-1")
+
+
+def create_stack(session, **params: str) -> dict[str, str]:
+    """Create the queue stack with `params`; return its outputs."""
+    cloudformation = session.client("cloudformation")
+    cloudformation.create_stack(
+        StackName="alligator-test",
+        TemplateBody=QUEUE_TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cloudformation.describe_stacks(StackName="alligator-test")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def queue_attributes(session, url: str) -> dict[str, str]:
+    sqs = session.client("sqs")
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+
+
+def stack_resource(session, logical_id: str) -> str:
+    """The physical id (for a role, its name) of a resource of the stack."""
+    cloudformation = session.client("cloudformation")
+    summaries = cloudformation.list_stack_resources(StackName="alligator-test")
+    (physical_id,) = [
+        r["PhysicalResourceId"]
+        for r in summaries["StackResourceSummaries"]
+        if r["LogicalResourceId"] == logical_id
+    ]
+    return physical_id
+
+
+def inline_policy_statements(session, role: str) -> list[dict]:
+    """The statements of every inline policy of the role named `role`."""
+    iam = session.client("iam")
+    statements = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):
+            # moto keeps a CloudFormation inline policy as the dict's repr.
+            document = ast.literal_eval(document)
+        # moto also leaves a None where !If gave AWS::NoValue in a list.
+        statements += [s for s in document["Statement"] if s]
+    return statements
+
+
+def actions_on(statements: list[dict], resource: str) -> set[str]:
+    """Actions the statements allow on exactly this resource."""
+    actions: set[str] = set()
+    for statement in statements:
+        if statement["Resource"] == resource:
+            action = statement["Action"]
+            actions |= {action} if isinstance(action, str) else set(action)
+    return actions
+
+
+def put_lambda_code(session) -> tuple[str, str]:
+    """moto's Lambda reads the function's code from S3 at creation."""
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="alligator-code")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("alligator/__init__.py", "")
+    s3.put_object(Bucket="alligator-code", Key="lambda.zip", Body=buffer.getvalue())
+    return "alligator-code", "lambda.zip"
+
+
+# ------------------------------------------------------------------ lint
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_template_passes_cfn_lint(template):
+    # Given a template in infra/
+    pytest.importorskip("cfnlint")
+    # When cfn-lint checks it (errors and warnings both count)
+    run = "import sys; from cfnlint.runner import main; sys.exit(main())"
+    result = subprocess.run(
+        [sys.executable, "-c", run, str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Then it reports nothing
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------- on moto
+
+
+def test_queues_only_stack_wires_the_dlq(aws):
+    # Given the template with the Lambda and ECS parts off
+    outputs = create_stack(aws, QueueName="emails", MaxReceiveCount="7", FunctionTimeout="120")
+    # Then the queue redrives to NAME-dlq after MaxReceiveCount receives
+    attributes = queue_attributes(aws, outputs["QueueUrl"])
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert outputs["DeadLetterQueueUrl"].endswith("/emails-dlq")
+    assert redrive["deadLetterTargetArn"] == outputs["DeadLetterQueueArn"]
+    assert int(redrive["maxReceiveCount"]) == 7
+    # And hides a received message for at least 6x the function timeout
+    assert int(attributes["VisibilityTimeout"]) >= 6 * 120
+    assert attributes["ReceiveMessageWaitTimeSeconds"] == "20"
+    assert outputs["Dsn"] == "sqs://us-east-1/emails"
+    # And nothing else was deployed
+    assert aws.client("lambda").list_functions()["Functions"] == []
+    assert aws.client("ecs").list_clusters()["clusterArns"] == []
+
+
+def test_fifo_variant_creates_fifo_queues(aws):
+    outputs = create_stack(aws, QueueName="orders", Fifo="true")
+
+    attributes = queue_attributes(aws, outputs["QueueUrl"])
+    assert outputs["QueueName"] == "orders.fifo"
+    assert outputs["DeadLetterQueueUrl"].endswith("/orders-dlq.fifo")
+    assert attributes["FifoQueue"] == "true"
+    assert queue_attributes(aws, outputs["DeadLetterQueueUrl"])["FifoQueue"] == "true"
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == outputs["DeadLetterQueueArn"]
+    assert outputs["Dsn"] == "sqs://us-east-1/orders.fifo"
+
+
+def test_full_stack_creates_lambda_consumer(aws):
+    # Given the code in S3 and the Lambda part on
+    bucket, key = put_lambda_code(aws)
+    outputs = create_stack(
+        aws,
+        QueueName="emails",
+        DeployLambda="true",
+        LambdaCodeBucket=bucket,
+        LambdaCodeKey=key,
+        FunctionTimeout="60",
+        BatchSize="10",
+        MaximumConcurrency="5",
+        ImportAllow="myapp.tasks",
+    )
+    awslambda = aws.client("lambda")
+    function = awslambda.get_function(FunctionName=outputs["FunctionName"])
+    config = function["Configuration"]
+    # Then the function runs alligator's handler, configured by environment
+    assert config["Runtime"] == "python3.12"
+    assert config["Handler"] == "alligator.sqs.lambda_handler.handler"
+    assert config["Timeout"] == 60
+    assert config["Environment"]["Variables"] == {
+        "ALLIGATOR_DLQ": outputs["DeadLetterQueueUrl"],
+        "ALLIGATOR_LOG_FORMAT": "json",
+        "ALLIGATOR_IMPORT_ALLOW": "myapp.tasks",
+    }
+    # And the mapping reports partial batch failures
+    (mapping,) = awslambda.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["EventSourceArn"] == outputs["QueueArn"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == 10
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 5}
+    # And the role may consume the queue and only send to the DLQ
+    role = stack_resource(aws, "LambdaRole")
+    assert config["Role"].endswith(f"/{role}")
+    statements = inline_policy_statements(aws, role)
+    assert actions_on(statements, outputs["QueueArn"]) == CONSUMER_ACTIONS
+    assert actions_on(statements, outputs["DeadLetterQueueArn"]) == {"sqs:SendMessage"}
+    assert not any(s["Resource"] == "*" for s in statements)
+
+
+def test_full_stack_creates_ecs_worker(aws):
+    # Given the ECS part on
+    outputs = create_stack(
+        aws,
+        QueueName="emails",
+        DeployEcs="true",
+        WorkerImage="example.com/worker:1",
+        WorkerConcurrency="8",
+        Subnets="subnet-0123456789abcdef0",
+        SecurityGroups="sg-0123456789abcdef0",
+    )
+    ecs = aws.client("ecs")
+    (arn,) = ecs.list_task_definitions()["taskDefinitionArns"]
+    task = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    (container,) = task["containerDefinitions"]
+    # Then the container runs a worker on the queue (ENTRYPOINT alligator worker)
+    assert container["image"] == "example.com/worker:1"
+    assert container["command"] == [
+        "sqs://us-east-1/emails",
+        "--log-format",
+        "json",
+        "--concurrency",
+        "8",
+    ]
+    # And ECS waits longer than the worker's shutdown grace before SIGKILL
+    assert container["stopTimeout"] > SHUTDOWN_GRACE_SECONDS
+    # (moto leaves a None where !If gave AWS::NoValue in a list)
+    environment = {e["name"]: e["value"] for e in container["environment"] if e}
+    assert environment["ALLIGATOR_DLQ"] == outputs["DeadLetterQueueUrl"]
+    assert environment["ALLIGATOR_LOG_FORMAT"] == "json"
+    # And the task role may consume the queue and only send to the DLQ
+    statements = inline_policy_statements(aws, stack_resource(aws, "TaskRole"))
+    assert actions_on(statements, outputs["QueueArn"]) == CONSUMER_ACTIONS
+    assert actions_on(statements, outputs["DeadLetterQueueArn"]) == {"sqs:SendMessage"}
+    (cluster,) = ecs.list_clusters()["clusterArns"]
+    assert ecs.list_services(cluster=cluster)["serviceArns"]
+
+
+# ------------------------------------------- what moto does not create
+def test_template_text_covers_what_moto_skips():
+    template = load_template()
+    resources = template["Resources"]
+
+    # Visibility is at least 6x every allowed function timeout
+    timeouts = template["Parameters"]["FunctionTimeout"]["AllowedValues"]
+    visibility = template["Mappings"]["VisibilityForFunctionTimeout"]
+    for timeout in timeouts:
+        assert visibility[timeout]["Seconds"] >= 6 * int(timeout)
+
+    # The DLQ alarm fires on a single visible message
+    alarm = resources["DeadLetterAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "GreaterThanThreshold",
+        0,
+    )
+
+    # ECS scales the service on visible messages per running task
+    target = resources["ScalableTarget"]["Properties"]
+    assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    policy = resources["BacklogPerTaskPolicy"]["Properties"]
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    queries = {q["Id"]: q for q in config["CustomizedMetricSpecification"]["Metrics"]}
+    metric = queries["visible"]["MetricStat"]["Metric"]
+    assert metric["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert queries["tasks"]["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"
+    (returned,) = [q for q in queries.values() if q["ReturnData"]]
+    assert returned["Expression"].startswith("visible /")
+
+    # And the worker gets more than its shutdown grace, the Lambda batches
+    # report their failures, and each part can be switched off
+    (container,) = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    assert container["StopTimeout"] > SHUTDOWN_GRACE_SECONDS
+    mapping = resources["EventSourceMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert resources["Function"]["Condition"] == "LambdaEnabled"
+    assert resources["Service"]["Condition"] == "EcsEnabled"
+    assert "Condition" not in resources["Queue"]
+
+
+# ------------------------------------------------------ build_lambda.py
+def load_build_lambda():
+    """infra/ is not a package: load the script as a module."""
+    spec = importlib.util.spec_from_file_location("build_lambda", INFRA / "build_lambda.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def task_package(tmp_path):
+    """A tiny user task package, with bytecode that must not be shipped."""
+    package = tmp_path / "myapp"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "tasks.py").write_text("def send_email(n):\n    return n\n")
+    (package / "__pycache__" / "tasks.cpython-312.pyc").write_bytes(b"\0")
+    return package
+
+
+def test_build_lambda_zips_alligator_and_the_tasks(tmp_path, task_package):
+    build_lambda = load_build_lambda()
+    first, second = tmp_path / "a.zip", tmp_path / "b.zip"
+
+    assert build_lambda.main([str(task_package), "-o", str(first)]) == 0
+    assert build_lambda.main([str(task_package), "-o", str(second)]) == 0
+
+    with zipfile.ZipFile(first) as zf:
+        names = zf.namelist()
+        dates = {info.date_time for info in zf.infolist()}
+    assert "alligator/__init__.py" in names
+    assert {"myapp/__init__.py", "myapp/tasks.py"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in names if n.startswith(("boto3/", "botocore/", "tests/"))]
+    # Deterministic: sorted entries, fixed timestamps, identical bytes
+    assert names == sorted(names)
+    assert dates == {(1980, 1, 1, 0, 0, 0)}
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_build_lambda_missing_path_is_a_usage_error(tmp_path, capsys):
+    build_lambda = load_build_lambda()
+
+    code = build_lambda.main([str(tmp_path / "nope"), "-o", str(tmp_path / "x.zip")])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "task path not found" in error
+    assert not (tmp_path / "x.zip").exists()
