@@ -8,8 +8,8 @@ was retried and what sits in the dead-letter queue, with the reason.
 from __future__ import annotations
 
 import collections
+import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -64,10 +64,11 @@ def start_server(port: int = 0) -> tuple[Any, str]:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(key, "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    port = port or _free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    return server, f"http://127.0.0.1:{port}"
+    host, bound = server.get_host_and_port()
+    return server, f"http://{host}:{bound}"
 
 
 def serve(port: int) -> int:
@@ -142,9 +143,3 @@ def _summary(outcomes: list[Outcome], gator: Any, out: Any) -> None:
             f"(attempts {message.attributes.get('alligator-attempts')})",
             file=out,
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

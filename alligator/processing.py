@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -114,6 +115,13 @@ class Processor:
         self.signer = signer
         self.retry_at_once = retry_at_once
         self.owner = owner or default_owner()
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
+
+    def running_task_ids(self) -> list[str]:
+        """Tasks running right now, whose status leases the heartbeat renews."""
+        with self._running_lock:
+            return list(self._running)
 
     def handle(self, message: Received) -> Outcome:
         """Decide, and run the task if it should run now."""
@@ -218,39 +226,43 @@ class Processor:
 
     def _run(self, message: Received, task: Task, *, attempt: int) -> Outcome:
         started = time.monotonic()
+        with self._running_lock:
+            self._running.add(task.task_id)
         try:
             task.run()
         except Exception as exc:
-            duration = time.monotonic() - started
-            error = f"{type(exc).__name__}: {exc}"
-            # Read retries after on_error ran: 1.0's hooks may raise it.
-            final = attempt >= task.retries + 1
-            if self.status is not None:
-                self.status.failed(task.task_id, owner=self.owner, error=error, final=final)
-            if final:
-                return Outcome(
-                    Action.DEAD,
-                    message,
-                    task,
-                    error=error,
-                    attempt=attempt,
-                    duration=duration,
-                )
-            task.to_retrying()
-            delay = 0 if self.retry_at_once else self.backend.backoff.seconds(attempt)
-            return Outcome(
-                Action.RETRY,
-                message,
-                task,
-                delay_seconds=delay,
-                error=error,
-                attempt=attempt,
-                duration=duration,
-            )
+            return self._failed(message, task, exc, attempt, time.monotonic() - started)
+        finally:
+            with self._running_lock:
+                self._running.discard(task.task_id)
         duration = time.monotonic() - started
         if self.status is not None:
             self.status.succeeded(task.task_id, owner=self.owner, result=task.result)
         return Outcome(Action.ACK, message, task, attempt=attempt, duration=duration)
+
+    def _failed(
+        self, message: Received, task: Task, exc: Exception, attempt: int, duration: float
+    ) -> Outcome:
+        error = f"{type(exc).__name__}: {exc}"
+        # Read retries after on_error ran: 1.0's hooks may raise it.
+        final = attempt >= task.retries + 1
+        if self.status is not None:
+            self.status.failed(task.task_id, owner=self.owner, error=error, final=final)
+        if final:
+            return Outcome(
+                Action.DEAD, message, task, error=error, attempt=attempt, duration=duration
+            )
+        task.to_retrying()
+        delay = 0 if self.retry_at_once else self.backend.backoff.seconds(attempt)
+        return Outcome(
+            Action.RETRY,
+            message,
+            task,
+            delay_seconds=delay,
+            error=error,
+            attempt=attempt,
+            duration=duration,
+        )
 
 
 def failure_reason(outcome: Outcome) -> dict[str, str]:

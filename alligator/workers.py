@@ -337,8 +337,18 @@ class Worker:
                 due = [held for held in self._held.values() if now - held[1] >= lease / 2]
                 for held in due:
                     held[1] = now
-            if due:
-                try:
+            try:
+                if due:
                     self.backend.extend([held[0] for held in due], seconds=lease)
-                except Exception:
-                    log.exception("%s: heartbeat failed", self.ident())
+                self._renew_status_leases(lease)
+            except Exception:
+                log.exception("%s: heartbeat failed", self.ident())
+
+    def _renew_status_leases(self, lease: int) -> None:
+        """Keep the status store's lease on running tasks alive too, so a
+        second copy of a slow task is deferred rather than run twice."""
+        status = self.processor.status
+        if status is None:
+            return
+        for task_id in self.processor.running_task_ids():
+            status.renew(task_id, owner=self.processor.owner, lease_seconds=lease)

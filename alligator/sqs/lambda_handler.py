@@ -21,6 +21,7 @@ from ..gator import Gator
 from ..logs import configure, log_outcome
 from ..processing import Action, Outcome, Processor, failure_reason
 from ..settle import Settler
+from .payload import parse_pointer
 
 log = logging.getLogger("alligator")
 
@@ -124,7 +125,7 @@ def settle(gator: Gator, outcome: Outcome) -> bool:
     """Apply an outcome; ``True`` when Lambda may delete the record."""
     backend, message = gator.backend, outcome.message
     if outcome.action is Action.ACK:
-        if backend.load(message.body) is not message.body:
+        if parse_pointer(message.body) is not None:
             # An S3 payload: delete the message ourselves, then its object.
             backend.ack([message])
         return True
