@@ -45,10 +45,17 @@ def broken(order_id: int) -> None:
 def add_parsers(commands: Any) -> None:
     """Register ``demo`` and ``local-sqs``."""
     demo = commands.add_parser("demo", help="the whole flow on an embedded SQS")
-    demo.set_defaults(handler=lambda args: run_demo())
+    demo.set_defaults(handler=_demo_command)
     local = commands.add_parser("local-sqs", help="serve an embedded SQS endpoint")
     local.add_argument("--port", type=int, default=0)
     local.set_defaults(handler=lambda args: serve(args.port))
+
+
+def _demo_command(args: Any) -> int:
+    from . import logs
+
+    logs.configure()
+    return run_demo()
 
 
 def start_server(port: int = 0) -> tuple[Any, str]:
@@ -92,45 +99,54 @@ def run_demo(out: Any = None) -> int:
     from .workers import Worker
 
     out = out or sys.stdout
+    _runs.clear()
     server, url = start_server()
     try:
-        dsn = f"sqs://us-east-1/demo?endpoint_url={url}&create=true&wait_time=1&backoff_base=1&backoff_max=1"
-        gator = Gator(dsn)
-        calls = [(add, (n, n), {}) for n in range(30)]
-        calls += [(flaky, (n,), {}) for n in range(5)]
-        tasks = gator.task_many(calls, retries=2)
-        with gator.options(retries=2) as opts:
-            opts.task(broken, 1234)
-        print(f"enqueued {len(tasks) + 1} tasks on {url}", file=out)
-        outcomes: list[Outcome] = []
-        worker = Worker(
-            gator,
-            concurrency=4,
-            import_allow=["alligator.demo"],
-            on_outcome=outcomes.append,
+        dsn = (
+            f"sqs://us-east-1/demo?endpoint_url={url}&create=true"
+            "&wait_time=1&backoff_base=1&backoff_max=1"
         )
-        expected_finals = len(tasks) + 1
-        done = threading.Thread(target=_stop_when, args=(worker, outcomes, expected_finals))
-        done.start()
+        gator = Gator(dsn)
+        requests = count_requests(gator.backend.client)
+        calls = [(add, (n, n), {}) for n in range(30)] + [(flaky, (n,), {}) for n in range(5)]
+        tasks = gator.task_many(calls, retries=2)
+        tasks.append(gator.options(retries=2).task(broken, 1234))
+        print(f"enqueued {len(tasks)} tasks on {url} (FIFO: no, DLQ: demo-dlq)", file=out)
+        outcomes: list[Outcome] = []
+
+        def record(outcome: Outcome) -> None:
+            outcomes.append(outcome)
+            if sum(o.action in (Action.ACK, Action.DEAD) for o in outcomes) == len(tasks):
+                worker.stop()
+
+        worker = Worker(gator, concurrency=4, import_allow=["alligator.demo"], on_outcome=record)
         worker.run_forever()
-        done.join()
         _summary(outcomes, gator, out)
+        total = sum(requests.values())
+        print(f"SQS requests: {total} for {len(tasks)} tasks: {dict(requests)}", file=out)
     finally:
         server.stop()
     return 0
 
 
-def _stop_when(worker: Any, outcomes: list[Outcome], expected: int) -> None:
-    while sum(o.action in (Action.ACK, Action.DEAD) for o in list(outcomes)) < expected:
-        time.sleep(0.1)
-    worker.stop()
+def count_requests(client: Any) -> collections.Counter[str]:
+    """Count a boto3 client's requests by operation, as they are made."""
+    counts: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+
+    def hook(model: Any, **_: Any) -> None:
+        with lock:
+            counts[model.name] += 1
+
+    client.meta.events.register("before-call.sqs", hook)
+    return counts
 
 
 def _summary(outcomes: list[Outcome], gator: Any, out: Any) -> None:
     counts = collections.Counter(o.label for o in outcomes)
-    print(f"ran {len(outcomes)} times: {dict(counts)}", file=out)
+    print(f"\nran {len(outcomes)} times: {dict(counts)}", file=out)
     for outcome in outcomes:
-        if outcome.action is Action.RETRY:
+        if outcome.action is Action.RETRY and outcome.task is not None:
             print(
                 f"  retried  {outcome.task.callable_name} "
                 f"attempt {outcome.attempt}: {outcome.error}",
