@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from .exceptions import (
@@ -18,6 +19,8 @@ from .exceptions import (
     ConfigurationError,
     NotSupportedError,
     PayloadTooLargeError,
+    UnknownCallableError,
+    UnknownModuleError,
     UnserializableTaskError,
 )
 
@@ -30,6 +33,8 @@ USAGE_ERRORS = (
     NotSupportedError,
     UnserializableTaskError,
     PayloadTooLargeError,
+    UnknownModuleError,
+    UnknownCallableError,
 )
 
 
@@ -37,14 +42,36 @@ class UsageError(AlligatorException):
     """A bad argument the parser could not catch by itself."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the contract's one-line errors (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    _import_from_cwd()
     return run(args.handler, args)
+
+
+def _import_from_cwd() -> None:
+    """Make modules in the working directory importable, as ``python -m``
+    does: a console script's ``sys.path[0]`` is its own bin directory, so
+    ``alligator enqueue DSN myapp.tasks:f`` (and a worker importing
+    ``myapp``) would otherwise fail where ``python -m alligator`` works."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def latergator(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +96,10 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one sub-parser per command."""
-    parser = argparse.ArgumentParser(prog="alligator", description=__doc__.split("\n")[0])
+    parser = Parser(
+        prog="alligator",
+        description="A task queue for Amazon SQS: run workers, enqueue tasks, operate queues.",
+    )
     commands = parser.add_subparsers(metavar="COMMAND")
     _worker_parser(commands)
     _enqueue_parser(commands)
@@ -120,7 +150,7 @@ def _enqueue_parser(commands: Any) -> None:
     enqueue.add_argument("--args", type=_json_of(list), default=[], metavar="JSON")
     enqueue.add_argument("--kwargs", type=_json_of(dict), default={}, metavar="JSON")
     enqueue.add_argument("--retries", type=_natural, default=0)
-    enqueue.add_argument("--delay", type=float, metavar="S")
+    enqueue.add_argument("--delay", type=_seconds, metavar="S")
     enqueue.set_defaults(handler=_enqueue)
 
 
@@ -131,6 +161,11 @@ def _enqueue(args: argparse.Namespace) -> int:
     module, _, name = args.target.partition(":")
     if not module or not name:
         raise UsageError(f"target must be MODULE:CALLABLE, not {args.target!r}")
+    if args.dsn.split("://", 1)[0].lower() == "locmem":
+        raise UsageError(
+            "locmem:// lives inside one process: a task enqueued from the command "
+            "line would vanish with it; use sqlite:///path or sqs://"
+        )
     func = import_attr(module, name)
     gator = Gator(args.dsn)
     task = Task(retries=args.retries, delay_by=args.delay)
@@ -166,6 +201,16 @@ def _natural(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
     return value
 
 

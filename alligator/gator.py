@@ -13,16 +13,21 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .backends.base import SIGNATURE_ATTRIBUTE, Backend, Outgoing
-from .constants import ALL
+from .constants import ALL, RUNNING
 from .dsn import backend_class_for, parse_dsn
 from .exceptions import ConfigurationError, NotSupportedError
-from .processing import Processor
+from .processing import Processor, default_owner
 from .security import ImportAllow, Signer
 from .settle import Settler
-from .status import StatusStore, TaskState, open_status
+from .status import StatusStore, TaskState, Verdict, open_status
 from .tasks import Task
 
 Call = tuple[Callable[..., Any], Sequence[Any], dict[str, Any]]
+
+#: Seconds an in-process run (``is_async=False``) holds its status lease. No
+#: heartbeat renews it; it only keeps a queued copy of the same task id
+#: from running at the same time.
+INLINE_LEASE_SECONDS = 900
 
 
 class Gator:
@@ -131,9 +136,16 @@ class Gator:
     def execute(self, task: Task) -> Task:
         """Run a task in-process now, with its retries and no wait.
 
+        With a status store, each run is claimed and recorded as a consumer
+        would: the store counts the attempts and keeps the result or error,
+        and a task id it knows as canceled or succeeded is not run again
+        (the task comes back CANCELED, or SUCCESS with the stored result).
+
         Raises:
             Exception: the last run's error, once the retries are used up.
         """
+        if self.status_store is not None:
+            return _execute_recorded(self.status_store, task)
         attempt = 0
         while True:
             attempt += 1
@@ -169,11 +181,15 @@ class Gator:
         """Cancel a task before it runs.
 
         With a status store (any backend) the task is marked canceled and a
-        consumer deletes it unrun when it arrives. Without one, the local
-        backends remove the message from the queue.
+        consumer deletes it unrun when it arrives; an id the store does not
+        know yet is recorded as canceled too, so a cancel that overtakes the
+        enqueue still wins. A run already under way is not interrupted, but
+        its result is not recorded and it is never retried. Without a store,
+        the local backends remove the message from the queue.
 
         Returns:
-            The canceled task, or ``None`` if it was not found or finished.
+            The canceled task, or ``None`` if it already finished (or, with
+            no store, was not found).
 
         Raises:
             NotSupportedError: SQS without a status store.
@@ -210,7 +226,9 @@ class Gator:
 
     def processor(self, **kwargs: Any) -> Processor:
         """The per-message processor consumers of this gator share."""
-        kwargs.setdefault("signer", Signer.from_setting(None) or self.signer)
+        # The gator's own signing_key beats the environment (which it read
+        # itself at construction when it was given none).
+        kwargs.setdefault("signer", self.signer or Signer.from_setting(None))
         kwargs.setdefault("import_allow", ImportAllow.from_setting(None))
         return Processor(
             self.backend,
@@ -231,8 +249,12 @@ class Gator:
             raise ConfigurationError("depends_on needs a status store: Gator(dsn, status=...)")
         outgoing = [self._outgoing(task) for task in tasks]
         if self.status_store is not None:
-            for task, message in zip(tasks, outgoing, strict=True):
-                self.status_store.created(task.task_id, delayed=message.delay_seconds > 0)
+            # DELAYED by the task's own due time, not the message's delay:
+            # FIFO queues carry no per-message delay at all.
+            now = time.time()
+            for task in tasks:
+                delayed = task.delay_until is not None and task.delay_until > now
+                self.status_store.created(task.task_id, delayed=delayed)
         ids = self.backend.send_many(outgoing)
         for task, message_id in zip(tasks, ids, strict=True):
             task.message_id = message_id
@@ -253,6 +275,40 @@ class Gator:
             group=task.group,
             dedup_id=task.dedup_id or task.task_id,
         )
+
+
+def _execute_recorded(store: StatusStore, task: Task) -> Task:
+    """``Gator.execute`` with a status store: claim, run, record, per run."""
+    owner = default_owner()
+    while True:
+        claim = store.claim(task.task_id, owner=owner, lease_seconds=INLINE_LEASE_SECONDS)
+        if claim.verdict is not Verdict.RUN:
+            return _not_run(store, task, claim.verdict)
+        try:
+            task.run()
+        except Exception as exc:
+            final = claim.attempts >= task.retries + 1
+            error = f"{type(exc).__name__}: {exc}"
+            store.failed(task.task_id, owner=owner, error=error, final=final)
+            if final:
+                raise
+            task.to_retrying()
+            continue
+        store.succeeded(task.task_id, owner=owner, result=task.result)
+        return task
+
+
+def _not_run(store: StatusStore, task: Task, verdict: Verdict) -> Task:
+    """The task as the store says it is, when it was not ours to run."""
+    if verdict is Verdict.CANCELED:
+        task.to_canceled()
+    elif verdict is Verdict.DONE:
+        state = store.get(task.task_id)
+        task.result = state.result if state is not None else None
+        task.to_success()
+    else:  # BUSY: a consumer is running this very task id right now
+        task.status = RUNNING
+    return task
 
 
 def _call_parts(call: Sequence[Any]) -> Call:

@@ -39,7 +39,9 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            # An outcome line's fields follow as keys: its message is only
+            # "task success" etc., not the text line again (log volume costs).
+            "message": getattr(record, "summary", None) or record.getMessage(),
         }
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
@@ -91,5 +93,16 @@ def log_outcome(outcome: Outcome) -> None:
         level = logging.WARNING
     elif outcome.action is Action.DEAD:
         level = logging.ERROR
-    text = " ".join(f"{k}={fields[k]}" for k in OUTCOME_FIELDS if fields[k] is not None)
-    log.log(level, "task %s", text, extra={"fields": fields})
+    text = " ".join(f"{k}={_logfmt(fields[k])}" for k in OUTCOME_FIELDS if fields[k] is not None)
+    summary = f"task {fields['outcome']}"
+    log.log(level, "task %s", text, extra={"fields": fields, "summary": summary})
+
+
+def _logfmt(value: Any) -> str:
+    """A value as logfmt writes it: quoted (JSON-escaped) when it holds a
+    space, a quote or an ``=``, so ``error="RuntimeError: boom"`` stays one
+    field for log parsers."""
+    text = str(value)
+    if text == "" or any(char in text for char in ' "=\\\n\t'):
+        return json.dumps(text)
+    return text

@@ -28,6 +28,7 @@ from .backends.base import (
     Backend,
     Received,
 )
+from .constants import CANCELED, SUCCESS
 from .exceptions import (
     AlligatorException,
     PoisonMessageError,
@@ -35,7 +36,7 @@ from .exceptions import (
     UnknownModuleError,
 )
 from .security import ImportAllow, Signer
-from .status import Dependencies, StatusStore, Verdict
+from .status import Dependencies, StatusStore, TaskState, Verdict
 from .tasks import Task
 
 
@@ -137,6 +138,20 @@ class Processor:
                 attempt=message.attempt,
                 queued_for=queued_for,
             )
+        except Exception as exc:
+            # Not the message's fault (S3 throttled, denied or unreachable
+            # while fetching its payload): try it again later rather than
+            # dead-letter it or let the exception take a worker thread down.
+            # The queue's maxReceiveCount is the backstop.
+            delay = 0 if self.retry_at_once else self.backend.backoff.seconds(message.attempt)
+            return Outcome(
+                Action.RETRY,
+                message,
+                delay_seconds=delay,
+                error=f"{type(exc).__name__}: {exc}",
+                attempt=message.attempt,
+                queued_for=queued_for,
+            )
         outcome = self._gate(message, task, now)
         if outcome is None:
             claimed = self._claim(message, task)
@@ -174,52 +189,105 @@ class Processor:
             task = self.task_class.from_dict(data)
         except (UnknownModuleError, UnknownCallableError) as exc:
             raise PoisonMessageError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # a task_class that chokes on checked data
+            raise PoisonMessageError(f"cannot build the task: {type(exc).__name__}: {exc}") from exc
         task.message_id = message.message_id
         return task
 
     def _gate(self, message: Received, task: Task, now: float) -> Outcome | None:
         """Everything that stops a task from running now, or ``None``."""
-        if task.delay_until is not None and task.delay_until > now + 0.5:
+        # Strictly, with no tolerance: a task never runs early. A message
+        # back a little before its due time (another host's clock, a
+        # producer that rounds down) waits once more, for a whole second.
+        due_later = task.delay_until is not None and task.delay_until > now
+        if not due_later and not task.depends_on:
+            return None
+        state = None
+        if self.status is not None:
+            # Before waiting again: a canceled or finished task is deleted
+            # now, not re-sent every poll until it is due.
+            state = self.status.get(task.task_id)
+            settled = self._settled(message, task, state)
+            if settled is not None:
+                return settled
+        if due_later:
             if self.status is not None:
                 self.status.waiting(task.task_id, delayed=True)
-            wait = math.ceil(task.delay_until - now)
+            wait = math.ceil(task.delay_until - now)  # type: ignore[operator]
             return Outcome(Action.DEFER, message, task, delay_seconds=wait, note="due later")
-        if task.depends_on:
-            return self._check_dependencies(message, task)
-        return None
+        return self._check_dependencies(message, task, state)
+
+    def _settled(self, message: Received, task: Task, state: TaskState | None) -> Outcome | None:
+        """ACK a message whose task the store says was canceled or succeeded."""
+        if state is None or state.status not in (CANCELED, SUCCESS):
+            return None
+        return self._unrun(message, task, canceled=state.status is CANCELED)
+
+    def _unrun(self, message: Received, task: Task, *, canceled: bool) -> Outcome:
+        """Delete a canceled task, or a duplicate of one that succeeded, unrun."""
+        if canceled:
+            task.to_canceled()
+        return Outcome(Action.ACK, message, task, note="canceled" if canceled else "duplicate")
 
     def _claim(self, message: Received, task: Task) -> Outcome | int:
         """The attempt number to run as, or why not to run: counted exactly
         by the status store when there is one, else SQS's receive count."""
         if self.status is None:
             return message.attempt
-        claim = self.status.claim(
-            task.task_id,
-            owner=self.owner,
-            lease_seconds=self.backend.visibility_timeout,
-        )
+        with self._running_lock:
+            # A second copy of a task this process is running: the store
+            # would let it in (the lease owner is this process), so refuse
+            # here, or two runner threads would run it at once.
+            if task.task_id in self._running:
+                return self._busy(message, task)
+            self._running.add(task.task_id)
+        try:
+            claim = self.status.claim(
+                task.task_id,
+                owner=self.owner,
+                lease_seconds=self.backend.visibility_timeout,
+            )
+        except BaseException:
+            self._let_go(task.task_id)
+            raise
         if claim.verdict is Verdict.RUN:
-            return claim.attempts
+            return claim.attempts  # still reserved: ``_run`` lets go
+        self._let_go(task.task_id)
         if claim.verdict is Verdict.BUSY:
-            delay = self._poll_seconds()
-            return Outcome(Action.DEFER, message, task, delay_seconds=delay, note="busy")
-        note = "duplicate" if claim.verdict is Verdict.DONE else "canceled"
-        return Outcome(Action.ACK, message, task, note=note)
+            return self._busy(message, task)
+        return self._unrun(message, task, canceled=claim.verdict is Verdict.CANCELED)
 
-    def _check_dependencies(self, message: Received, task: Task) -> Outcome | None:
+    def _let_go(self, task_id: str) -> None:
+        with self._running_lock:
+            self._running.discard(task_id)
+
+    def _busy(self, message: Received, task: Task) -> Outcome:
+        """Another live consumer runs this task: look again in a while."""
+        delay = self._poll_seconds()
+        return Outcome(Action.DEFER, message, task, delay_seconds=delay, note="busy")
+
+    def _check_dependencies(
+        self, message: Received, task: Task, state: TaskState | None
+    ) -> Outcome | None:
         if self.status is None:
             error = "ConfigurationError: depends_on needs a status store (status=...)"
             return Outcome(Action.DEAD, message, task, error=error, attempt=message.attempt)
-        state, failed_id = self.status.dependencies(task.depends_on or [])
-        if state is Dependencies.READY:
+        verdict, failed_id = self.status.dependencies(task.depends_on or [])
+        if verdict is Dependencies.READY:
             return None
-        if state is Dependencies.WAITING:
+        if verdict is Dependencies.WAITING:
+            # Unknown ids count as waiting: a dependency may be enqueued
+            # after its dependent. Canceling the id ends the wait.
             self.status.waiting(task.task_id, delayed=False)
             delay = self._poll_seconds()
             return Outcome(Action.DEFER, message, task, delay_seconds=delay, note="waiting")
-        error = f"DependencyFailed: dependency {failed_id} failed or was canceled"
+        failed = self.status.get(failed_id) if failed_id else None
+        how = "was canceled" if failed is not None and failed.status is CANCELED else "failed"
+        error = f"DependencyFailed: dependency {failed_id} {how}"
         self.status.failed(task.task_id, owner=self.owner, error=error, final=True)
-        return Outcome(Action.DEAD, message, task, error=error, attempt=message.attempt)
+        # It never ran: the store's count of runs, not the receive count.
+        attempts = state.attempts if state is not None else 0
+        return Outcome(Action.DEAD, message, task, error=error, attempt=attempts)
 
     def _poll_seconds(self) -> int:
         return 0 if self.retry_at_once else math.ceil(self.backend.backoff.base)
@@ -233,8 +301,7 @@ class Processor:
         except Exception as exc:
             return self._failed(message, task, exc, attempt, time.monotonic() - started)
         finally:
-            with self._running_lock:
-                self._running.discard(task.task_id)
+            self._let_go(task.task_id)
         duration = time.monotonic() - started
         if self.status is not None:
             self.status.succeeded(task.task_id, owner=self.owner, result=task.result)
@@ -248,6 +315,20 @@ class Processor:
         final = attempt >= task.retries + 1
         if self.status is not None:
             self.status.failed(task.task_id, owner=self.owner, error=error, final=final)
+            state = self.status.get(task.task_id)
+            if state is not None and state.status is CANCELED:
+                # Canceled while it ran: no retry, and no dead letter for a
+                # task nobody wants any more.
+                task.to_canceled()
+                return Outcome(
+                    Action.ACK,
+                    message,
+                    task,
+                    error=error,
+                    attempt=attempt,
+                    duration=duration,
+                    note="canceled",
+                )
         if final:
             return Outcome(
                 Action.DEAD, message, task, error=error, attempt=attempt, duration=duration

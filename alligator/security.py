@@ -10,8 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .exceptions import ConfigurationError
+
+#: What an allow-list prefix may look like: a dotted module path.
+PREFIX_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def split_setting(value: str | Iterable[str] | None, env: str) -> tuple[str, ...]:
@@ -45,15 +51,25 @@ class Signer:
         return _digest(self.keys[0], body)
 
     def verify(self, body: str, signature: str | None) -> bool:
-        """True if ``signature`` matches ``body`` under any key (constant time)."""
-        if not signature:
+        """True if ``signature`` matches ``body`` under any key.
+
+        Constant time, and every key is tried, so the answer's timing says
+        nothing about the signature or which key matched. The attribute is
+        attacker-controlled: it is compared as bytes, because
+        ``compare_digest`` refuses non-ASCII strings with a ``TypeError``.
+        """
+        if not signature or not isinstance(signature, str):
             return False
-        matches = [hmac.compare_digest(_digest(k, body), signature) for k in self.keys]
+        given = signature.encode("utf-8", "surrogatepass")
+        matches = [hmac.compare_digest(_digest(k, body).encode(), given) for k in self.keys]
         return any(matches)
 
 
 def _digest(key: str, body: str) -> str:
-    return hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+    # surrogatepass: a local queue can hold any Python string; SQS bodies are
+    # valid Unicode, for which this is plain UTF-8.
+    data = body.encode("utf-8", "surrogatepass")
+    return hmac.new(key.encode("utf-8"), data, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -69,9 +85,25 @@ class ImportAllow:
 
     @classmethod
     def from_setting(cls, value: str | Iterable[str] | None) -> ImportAllow | None:
-        """From an argument, else ``ALLIGATOR_IMPORT_ALLOW``; ``None`` if neither."""
-        prefixes = split_setting(value, "ALLIGATOR_IMPORT_ALLOW")
-        return cls(tuple(p.rstrip(".") for p in prefixes)) if prefixes else None
+        """From an argument, else ``ALLIGATOR_IMPORT_ALLOW``; ``None`` if neither.
+
+        Commas separate prefixes inside list items too (``--import-allow
+        a,b`` means ``a`` and ``b``): a module name never holds a comma.
+
+        Raises:
+            ConfigurationError: a prefix is not a dotted module path (a
+                typo or a glob would otherwise silently refuse everything).
+        """
+        items = split_setting(value, "ALLIGATOR_IMPORT_ALLOW")
+        prefixes = split_setting(",".join(items), "")
+        prefixes = tuple(p.rstrip(".") for p in prefixes)
+        for prefix in prefixes:
+            if not PREFIX_PATTERN.match(prefix):
+                raise ConfigurationError(
+                    f"import allow-list entry {prefix!r} is not a module path "
+                    "(like myapp or myapp.tasks; no wildcards)"
+                )
+        return cls(prefixes) if prefixes else None
 
     def allows(self, module: str) -> bool:
         """True if ``module`` is one of the prefixes or inside one."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .backends.base import Backend, Outgoing, Received
+from .exceptions import ConfigurationError
 from .processing import Action, Outcome, failure_reason
 
 log = logging.getLogger("alligator")
@@ -33,6 +35,7 @@ class Settler:
         self._lock = threading.Lock()
         self._acks: list[Received] = []
         self._releases: list[Received] = []
+        self._since: float | None = None  # when the oldest pending entry came
 
     def settle(self, outcome: Outcome) -> None:
         """Apply one outcome; deletes and releases wait for ``flush``."""
@@ -78,11 +81,22 @@ class Settler:
     def dead_letter(self, outcome: Outcome) -> None:
         """Copy to the DLQ with the reason, then delete; never drop silently."""
         message, backend = outcome.message, self.backend
-        if backend.send_to_dlq(message, failure_reason(outcome)):
+        problem = "no dead-letter queue"
+        try:
+            copied = backend.send_to_dlq(message, failure_reason(outcome))
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            # A body so near the size limit that the reason does not fit, or
+            # SQS failing past botocore's retries: never a crash, and the
+            # message stays, as it does with no DLQ.
+            copied, problem = False, f"cannot copy to the dead-letter queue ({exc})"
+        if copied:
             backend.ack([message], keep_payload=True)
             return
         log.error(
-            "no dead-letter queue for %s: message %s stays in the queue (%s)",
+            "%s for %s: message %s stays in the queue (%s)",
+            problem,
             backend.queue_name,
             message.message_id,
             outcome.error,
@@ -96,6 +110,7 @@ class Settler:
         with self._lock:
             acks, self._acks = self._acks, []
             releases, self._releases = self._releases, []
+            self._since = None
         if acks:
             self.backend.ack(acks)
         if releases:
@@ -107,9 +122,19 @@ class Settler:
         with self._lock:
             return len(self._acks) + len(self._releases)
 
+    @property
+    def waited(self) -> float:
+        """Seconds the oldest pending delete or release has waited (0 when
+        none). A finished message is no longer kept hidden by anyone, so
+        its delete must go out well inside what is left of its lease."""
+        with self._lock:
+            return 0.0 if self._since is None else time.monotonic() - self._since
+
     def _queue(self, pending: list[Received], message: Received) -> None:
         with self._lock:
             pending.append(message)
+            if self._since is None:
+                self._since = time.monotonic()
             full = len(pending) >= BATCH_ENTRIES
         if full:
             self.flush()

@@ -1,15 +1,24 @@
 """A pytest plugin for code that enqueues alligator tasks: no AWS needed.
 
 Active wherever ``alligator[test]`` is installed (the ``pytest11`` entry
-point). It gives you moto's SQS server on a free loopback port::
+point), so a test can enqueue through your real code path and run the task
+for real, with no moto fixtures of your own::
 
     def test_signup_sends_email(sqs_gator):
-        signup("ada@example.com")          # enqueues through sqs_gator
-        [task] = drain(sqs_gator)
+        signup("ada@example.com", gator=sqs_gator)   # enqueues
+        [task] = drain(sqs_gator)                    # runs it, as a worker would
         assert task.status == SUCCESS
 
-moto is imported only when a fixture needs it, so importing this module
-(which pytest does for every run) costs nothing.
+- ``sqs_endpoint`` (session fixture): moto's SQS server on a free loopback
+  port; its URL.
+- ``sqs_gator`` (fixture): a ``Gator`` on a fresh queue with its DLQ.
+- ``drain(gator)``: runs what is queued through the worker's own
+  per-message path; returns the finished tasks.
+- ``dead_letters(gator)``: what landed in the dead-letter queue.
+- ``make_queue(endpoint)``: a fresh queue and DLQ; returns the DSN.
+
+moto and alligator's worker are imported only when used, so importing this
+module (which pytest does for every run) costs next to nothing.
 """
 
 from __future__ import annotations
@@ -18,9 +27,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from .backends.base import Received
+    from .gator import Gator
+    from .processing import Outcome
+    from .tasks import Task
 
 #: Dummy credentials and region for moto; set only where none are set, and
 #: removed again when the session ends.
@@ -63,10 +78,185 @@ def sqs_endpoint() -> Iterator[str]:
             os.environ.pop(key, None)
 
 
+#: Empty receives ``drain`` tolerates while the queue still says it has
+#: visible messages (SQS's short poll samples a subset of its servers, and
+#: may answer empty), before it gives up rather than spin.
+MAX_EMPTY_POLLS = 10
+
+
 @pytest.fixture
-def sqs_gator(sqs_endpoint: str) -> Any:
-    """A ``Gator`` on a fresh queue (with its DLQ) on ``sqs_endpoint``."""
-    pytest.skip("not yet")  # TODO(lead): written together with drain()
+def sqs_gator(sqs_endpoint: str) -> Iterator[Gator]:
+    """A ``Gator`` on a fresh queue (with its DLQ) on ``sqs_endpoint``.
+
+    Each test gets its own pair of queues, so nothing leaks between tests.
+    The DSN (``sqs_gator.conn_string``) long-polls for 1 second only.
+
+    Example:
+        >>> def test_enqueue(sqs_gator):
+        ...     sqs_gator.task(send_email, 42)
+        ...     [task] = drain(sqs_gator)
+    """
+    from .gator import Gator
+
+    gator = Gator(make_queue(sqs_endpoint))
+    try:
+        yield gator
+    finally:
+        gator.backend.close()
+
+
+def drain(
+    gator: Gator,
+    max_tasks: int | None = None,
+    *,
+    import_allow: str | list[str] | None = None,
+    signing_key: str | list[str] | None = None,
+) -> list[Task]:
+    """Run what is queued, in this process, the way a worker would.
+
+    Each message goes through the worker's own per-message path
+    (``Worker.check_and_run_task``: signature, allow-list, import, run,
+    then delete, retry or dead-letter), with two differences that suit
+    tests: a failed task is retried at once, with no backoff wait, and a
+    receive never long-polls. It works on any backend.
+
+    - One ``Task`` per message that *finished*, in the order they finished:
+      succeeded (``SUCCESS``, ``task.result``), or dead-lettered once its
+      retries were used up (``FAILED``, ``task.error`` the exception of the
+      last run). A task that failed and then succeeded on a retry appears
+      once, as a success; failed runs that were retried are not listed.
+    - A task canceled through the status store is listed as ``CANCELED``;
+      a duplicate of a task that already succeeded is deleted unrun and not
+      listed again.
+    - Poison messages (not a task, a bad signature, a module outside the
+      allow-list) have no task: they are not listed. They land in the DLQ
+      with the reason, as on a worker; see ``dead_letters``.
+    - A delayed task is never run early: it stays in the queue and is not
+      listed (``gator.len()`` still counts it). To test it, use
+      ``locmem://`` and move the clock with freezegun, then drain again.
+    - A task whose ``depends_on`` tasks are also queued runs once they
+      have succeeded; if no message can make progress, drain returns.
+
+    The import allow-list and signing keys come from the environment
+    (``ALLIGATOR_IMPORT_ALLOW``, ``ALLIGATOR_SIGNING_KEY``) as on a worker,
+    unless given here.
+
+    Example:
+        >>> gator.task(send_email, 42)
+        >>> [task] = drain(gator)
+        >>> task.status == SUCCESS
+
+    Args:
+        gator: the gator whose queue to drain.
+        max_tasks: return once this many tasks finished (``None``: until the
+            queue has nothing visible left).
+        import_allow: module prefixes tasks may come from, as ``Worker``.
+        signing_key: refuse messages without a valid signature, as ``Worker``.
+
+    Returns:
+        The finished tasks, failed ones included.
+    """
+    from .workers import Worker
+
+    collector = _Collector()
+    worker = Worker(
+        gator,
+        import_allow=import_allow,
+        signing_key=signing_key,
+        on_outcome=collector.add,
+    )
+    worker.processor.retry_at_once = True
+    empty_polls = 0
+    try:
+        while not collector.stalled:
+            room = None if max_tasks is None else max_tasks - len(collector.finished)
+            if room is not None and room <= 0:
+                break
+            if worker.check_and_run_task(wait_seconds=0, max_messages=room):
+                empty_polls = 0
+                continue
+            empty_polls += 1
+            if empty_polls > MAX_EMPTY_POLLS or gator.backend.stats().visible == 0:
+                break
+    finally:
+        # Deletes are batched: send them, and hand back anything received
+        # but not run (there is none unless a task raised BaseException).
+        worker.close()
+    return collector.finished
+
+
+class _Collector:
+    """Keeps the final outcome of each message; notices a standstill."""
+
+    def __init__(self) -> None:
+        self.finished: list[Task] = []
+        self.stalled = False
+        # Tasks deferred since the last outcome that was not a deferral.
+        self._deferred: set[str] = set()
+
+    def add(self, outcome: Outcome) -> None:
+        from .constants import CANCELED, FAILED
+        from .exceptions import TaskFailed
+        from .processing import Action
+
+        task = outcome.task
+        if outcome.action is Action.DEFER and task is not None:
+            # Waiting on a dependency is re-queued at once (drain waits for
+            # nothing): the same task deferred twice with nothing else done
+            # in between means nothing queued can satisfy it.
+            self.stalled = self.stalled or task.task_id in self._deferred
+            self._deferred.add(task.task_id)
+            return
+        self._deferred.clear()
+        if outcome.action not in (Action.ACK, Action.DEAD) or task is None:
+            return  # a retry, or a poison message (no task)
+        if outcome.note == "duplicate":
+            return
+        if outcome.action is Action.DEAD:
+            task.status = FAILED
+            if task.error is None:  # dead without a run: a failed dependency
+                task.error = TaskFailed(outcome.error or "dead-lettered")
+        elif outcome.note == "canceled":
+            task.status = CANCELED
+        self.finished.append(task)
+
+
+def dead_letters(gator: Gator) -> list[Received]:
+    """The messages in ``gator``'s dead-letter queue, left there.
+
+    Each ``Received`` has the body as it was sent and the failure reason in
+    ``attributes``: ``alligator-error`` (``"RuntimeError: boom"``),
+    ``alligator-attempts`` and ``alligator-failed-at``.
+
+    Example:
+        >>> [letter] = dead_letters(gator)
+        >>> letter.attributes["alligator-error"]
+        'RuntimeError: boom'
+
+    Raises:
+        ConfigurationError: the queue has no dead-letter queue.
+    """
+    dlq = gator.backend.dlq_backend()  # type: ignore[attr-defined]
+    held: list[Received] = []
+    empty_polls = 0
+    try:
+        while empty_polls <= MAX_EMPTY_POLLS:
+            got = dlq.receive(max_messages=dlq.batch_size, wait_seconds=0)
+            held += got
+            # What we hold is hidden: an empty queue reports nothing visible.
+            if got:
+                empty_polls = 0
+            elif dlq.stats().visible == 0:
+                break
+            else:
+                empty_polls += 1
+        # Reading them leased them: make them visible again at once, so the
+        # next look (or ``alligator dlq peek``) sees them too.
+        if held:
+            dlq.release(held)
+    finally:
+        dlq.close()
+    return held
 
 
 def make_queue(endpoint: str, name: str | None = None, *, fifo: bool = False) -> str:

@@ -30,6 +30,9 @@ from .settle import Settler
 
 log = logging.getLogger("alligator")
 Unit = list[Received]  # messages run in order: one, or one FIFO group's batch
+#: The longest a finished message waits for its batched delete when the
+#: runners are busy (the heartbeat sends it); see ``_heartbeat_loop``.
+MAX_SETTLE_DELAY_SECONDS = 1.0
 
 
 class Worker:
@@ -50,7 +53,9 @@ class Worker:
         signing_key: refuse messages without a valid signature (or
             ``ALLIGATOR_SIGNING_KEY``).
         shutdown_grace: seconds running tasks get to finish on SIGTERM.
-        on_outcome: called with every ``Outcome`` (metrics, tests).
+        on_outcome: called with every ``Outcome`` once it is settled, from
+            the runner threads (so it must be thread-safe); for metrics and
+            tests. An exception from it is logged and otherwise ignored.
     """
 
     def __init__(
@@ -77,7 +82,12 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.on_outcome = on_outcome
         allow = ImportAllow.from_setting(import_allow)
-        signer = Signer.from_setting(signing_key) or gator.signer
+        # An argument beats the environment: the worker's own key, else the
+        # gator's (its argument, or the environment it read).
+        if signing_key is None and gator.signer is not None:
+            signer: Signer | None = gator.signer
+        else:
+            signer = Signer.from_setting(signing_key)
         self.processor = gator.processor(import_allow=allow, signer=signer)
         self.settler = Settler(self.backend)
         self.tasks_complete = 0
@@ -86,6 +96,10 @@ class Worker:
         self._held: dict[str, list[Any]] = {}  # receipt -> [message, leased_at]
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # Set once the runners are done (or the grace is over): the heartbeat
+        # stops then, not at the stop signal, so tasks finishing during the
+        # grace keep their leases and are not handed to another consumer.
+        self._drained = threading.Event()
         self._signals = 0
         self._fatal: BaseException | None = None
         if allow is None:
@@ -100,15 +114,26 @@ class Worker:
 
     # -- one step at a time ----------------------------------------------
 
-    def check_and_run_task(self) -> bool:
+    def check_and_run_task(
+        self, *, wait_seconds: int | None = None, max_messages: int | None = None
+    ) -> bool:
         """Run one received message (receiving a batch if none is buffered).
+
+        Args:
+            wait_seconds: how long a receive may long-poll; the backend's
+                ``wait_time`` when ``None``. ``alligator.testing.drain``
+                passes 0, so it never waits on an empty queue.
+            max_messages: receive at most this many (default: the batch
+                size), so a caller that stops early holds nothing it must
+                release (a release still counts as a receive on SQS).
 
         Returns:
             ``True`` if a message was handled, ``False`` if the queue was empty.
         """
         if self._units.empty():
-            wait = self.backend.wait_time if self.backend.blocking else 0
-            self._receive(wait)
+            if wait_seconds is None:
+                wait_seconds = self.backend.wait_time if self.backend.blocking else 0
+            self._receive(wait_seconds, max_messages)
         try:
             unit = self._units.get_nowait()
         except queue.Empty:
@@ -136,6 +161,7 @@ class Worker:
             check()
         self.keep_running = True
         self._stop.clear()
+        self._drained.clear()
         log.info("%s consuming %r", self.ident(), self.backend.queue_name)
         self._install_signals()
         threads = [self._thread(self._receive_loop, "receiver")]
@@ -174,10 +200,11 @@ class Worker:
         for thread in threads:
             if thread.name != "heartbeat":
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self._drained.set()
         # A long poll that returned during the shutdown released its own
         # messages; anything still buffered goes back now.
         self._release_buffered()
-        self.settler.flush()
+        self._flush()
         still_running = [t.name for t in threads if t.is_alive() and t.name != "heartbeat"]
         if still_running:
             log.warning(
@@ -278,7 +305,7 @@ class Worker:
                 break
         if released:
             self._forget(released)
-            self.settler.release(released)
+            self._safely("release", self.settler.release, released)
 
     # -- running ---------------------------------------------------------
 
@@ -288,11 +315,11 @@ class Worker:
                 unit = self._units.get(timeout=0.1)
             except queue.Empty:
                 if self.settler.pending:
-                    self.settler.flush()
+                    self._flush()
                 continue
             self._run_unit(unit)
             if self._units.empty():
-                self.settler.flush()
+                self._flush()
 
     def _run_unit(self, unit: Unit) -> None:
         for index, message in enumerate(unit):
@@ -302,12 +329,12 @@ class Worker:
                 # Order within a group: the rest must not overtake this one.
                 rest = unit[index + 1 :]
                 self._forget(rest)
-                self.settler.release(rest)
+                self._safely("release", self.settler.release, rest)
                 break
 
     def _finish(self, outcome: Outcome) -> None:
         try:
-            self.settler.settle(outcome)
+            self._safely("settle", self.settler.settle, outcome)
         finally:
             self._forget([outcome.message])
         log_outcome(outcome)
@@ -315,9 +342,34 @@ class Worker:
             self.tasks_complete += 1
             done = self.max_tasks and self.tasks_complete >= self.max_tasks
         if self.on_outcome is not None:
-            self.on_outcome(outcome)
+            try:
+                self.on_outcome(outcome)
+            except Exception:
+                # A metrics hook must not take the worker down: the message
+                # is settled already, so there is nothing to undo.
+                log.exception("%s: the on_outcome hook failed", self.ident())
         if done:
             self.stop()
+
+    def _flush(self) -> None:
+        self._safely("send deletes and releases", self.settler.flush)
+
+    def _safely(self, what: str, call: Callable[..., Any], *args: Any) -> None:
+        """Settle, surviving an SQS that still fails after botocore's own
+        retries: a runner or heartbeat thread must not die of an outage.
+        Nothing is lost by giving up: an unsent delete or release only
+        means the message comes back after its lease (and a finished task
+        may run again, which at-least-once delivery allows)."""
+        try:
+            call(*args)
+        except ConfigurationError:
+            raise
+        except Exception:
+            log.exception(
+                "%s: could not %s; the messages come back after their visibility timeout",
+                self.ident(),
+                what,
+            )
 
     def _forget(self, messages: list[Received]) -> None:
         with self._lock:
@@ -328,10 +380,20 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         """Extend the lease of everything held for more than half of it,
-        received-but-waiting messages included, in one batched call."""
+        received-but-waiting messages included, in one batched call; and
+        send the deletes a busy runner is sitting on.
+
+        A finished message is no longer extended, so its delete must go out
+        well inside what is left of its lease (at least half of it, less a
+        tick): a runner that goes straight on to a slow task would otherwise
+        hold it until that task ends, and the message would run again.
+        """
         lease = max(1, int(self.backend.visibility_timeout or 30))
-        interval = max(0.5, lease / 4)
-        while not self._stop.wait(interval):
+        tick = max(0.1, min(MAX_SETTLE_DELAY_SECONDS, lease / 8))
+        renewed = time.monotonic()
+        while not self._drained.wait(tick):
+            if self.settler.waited >= tick:
+                self._flush()
             now = time.monotonic()
             with self._lock:
                 due = [held for held in self._held.values() if now - held[1] >= lease / 2]
@@ -340,7 +402,9 @@ class Worker:
             try:
                 if due:
                     self.backend.extend([held[0] for held in due], seconds=lease)
-                self._renew_status_leases(lease)
+                if now - renewed >= lease / 4:
+                    renewed = now
+                    self._renew_status_leases(lease)
             except Exception:
                 log.exception("%s: heartbeat failed", self.ident())
 

@@ -360,7 +360,7 @@ def _task_id(body: str) -> str | None:
     """The body's task id, so ``take``/``remove`` can find it; None if none."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # hostile bodies must still queue
         return None
     task_id = data.get("task_id") if isinstance(data, dict) else None
     return task_id if isinstance(task_id, str) else None

@@ -20,7 +20,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from ..exceptions import ConfigurationError, PoisonMessageError
 from ._errors import error_code
@@ -42,6 +42,8 @@ LEGACY_SIZE_ATTRIBUTE = "SQSLargePayloadSize"
 SIZE_ATTRIBUTES = (SIZE_ATTRIBUTE, LEGACY_SIZE_ATTRIBUTE)
 #: Errors meaning the object (or its bucket) is not there.
 MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "404"})
+#: Errors meaning the pointer itself names no possible object.
+BAD_POINTER_CODES = frozenset({"InvalidBucketName", "KeyTooLongError"})
 
 
 def make_pointer(bucket: str, key: str) -> str:
@@ -62,7 +64,7 @@ def parse_pointer(body: str) -> tuple[str, str] | None:
         return None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not a pointer; decode says why
         return None
     if not isinstance(data, list) or not data or data[0] not in POINTER_CLASSES:
         return None
@@ -145,16 +147,21 @@ class PayloadStore:
         """The stored body.
 
         Raises:
-            PoisonMessageError: the object is gone or is not UTF-8 text; the
-                message can never run. Other S3 errors (throttling, denied
-                access) propagate, so the message is retried, not discarded.
+            PoisonMessageError: the object is gone, the pointer names no
+                possible object, or it is not UTF-8 text; the message can
+                never run. Other S3 errors (throttling, denied access)
+                propagate, so the message is retried, not discarded.
         """
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
             data = response["Body"].read()
+        except ParamValidationError as exc:  # botocore refused the bucket name
+            raise PoisonMessageError(f"S3 pointer is invalid: {exc}") from exc
         except ClientError as exc:
             if error_code(exc) in MISSING_OBJECT_CODES:
                 raise PoisonMessageError(f"payload s3://{bucket}/{key} does not exist") from exc
+            if error_code(exc) in BAD_POINTER_CODES:
+                raise PoisonMessageError(f"S3 pointer is invalid: {error_code(exc)}") from exc
             raise
         try:
             return data.decode("utf-8")
