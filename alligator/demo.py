@@ -10,9 +10,9 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import signal
 import sys
 import threading
-import time
 from typing import Any
 
 from .processing import Action, Outcome
@@ -84,13 +84,16 @@ def serve(port: int) -> int:
     print(f"SQS endpoint: {url}")
     print(f"DSN:          sqs://us-east-1/QUEUE?endpoint_url={url}&create=true")
     print("Credentials:  any (moto); stop with Ctrl-C", flush=True)
+    stopped = threading.Event()
+    # SIGTERM (docker stop, a test's terminate()) is a clean stop too.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        return 0
+        while not stopped.wait(1.0):  # a timeout keeps signals deliverable
+            pass
     finally:
         server.stop()
+    return 0
 
 
 def run_demo(out: Any = None) -> int:

@@ -7,6 +7,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -69,7 +70,7 @@ class Gator:
         if backend_class is None:
             self.backend = self.build_backend(conn_string)
         else:
-            self.backend = backend_class(conn_string, queue_name=queue_name)
+            self.backend = _build_custom_backend(backend_class, conn_string, queue_name)
         self.status_store = open_status(status)
         self.signer = Signer.from_setting(signing_key)
 
@@ -309,6 +310,19 @@ def _not_run(store: StatusStore, task: Task, verdict: Verdict) -> Task:
     else:  # BUSY: a consumer is running this very task id right now
         task.status = RUNNING
     return task
+
+
+def _build_custom_backend(
+    backend_class: Callable[..., Backend], conn_string: str, queue_name: str
+) -> Backend:
+    """1.0 called ``backend_class(conn_string)``; ours also take the queue."""
+    try:
+        accepts_queue = "queue_name" in inspect.signature(backend_class).parameters
+    except (TypeError, ValueError):
+        accepts_queue = True
+    if accepts_queue:
+        return backend_class(conn_string, queue_name=queue_name)
+    return backend_class(conn_string)
 
 
 def _call_parts(call: Sequence[Any]) -> Call:

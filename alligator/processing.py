@@ -298,7 +298,7 @@ class Processor:
             self._running.add(task.task_id)
         try:
             task.run()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a task's sys.exit() is its failure
             return self._failed(message, task, exc, attempt, time.monotonic() - started)
         finally:
             self._let_go(task.task_id)
@@ -308,7 +308,7 @@ class Processor:
         return Outcome(Action.ACK, message, task, attempt=attempt, duration=duration)
 
     def _failed(
-        self, message: Received, task: Task, exc: Exception, attempt: int, duration: float
+        self, message: Received, task: Task, exc: BaseException, attempt: int, duration: float
     ) -> Outcome:
         error = f"{type(exc).__name__}: {exc}"
         # Read retries after on_error ran: 1.0's hooks may raise it.

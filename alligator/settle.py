@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from .backends.base import Backend, Outgoing, Received
 from .exceptions import ConfigurationError
@@ -30,8 +31,11 @@ class Settler:
         >>> settler.flush()
     """
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, on_full: Callable[[], object] | None = None) -> None:
         self.backend = backend
+        #: Called instead of flushing when a batch is full, by a consumer
+        #: that sends its deletes from threads of its own (the worker).
+        self.on_full = on_full
         self._lock = threading.Lock()
         self._acks: list[Received] = []
         self._releases: list[Received] = []
@@ -105,12 +109,16 @@ class Settler:
         # own redrive or retention decides its fate.
         backend.retry(message, delay_seconds=int(backend.backoff.maximum))
 
-    def flush(self) -> None:
-        """Send the pending deletes and releases."""
+    def flush(self, max_entries: int | None = None) -> None:
+        """Send the pending deletes and releases (the oldest ``max_entries``
+        of them, when given, so that several threads can send a batch each)."""
         with self._lock:
-            acks, self._acks = self._acks, []
-            releases, self._releases = self._releases, []
-            self._since = None
+            cut = len(self._acks) if max_entries is None else max_entries
+            acks, self._acks = self._acks[:cut], self._acks[cut:]
+            cut = len(self._releases) if max_entries is None else max_entries - len(acks)
+            releases, self._releases = self._releases[:cut], self._releases[cut:]
+            if not (self._acks or self._releases):
+                self._since = None
         if acks:
             self.backend.ack(acks)
         if releases:
@@ -137,4 +145,4 @@ class Settler:
                 self._since = time.monotonic()
             full = len(pending) >= BATCH_ENTRIES
         if full:
-            self.flush()
+            (self.on_full or self.flush)()

@@ -119,6 +119,11 @@ class Task:
                 (a lambda, a closure, a bound method, a local function).
         """
         callable_path(func)
+        odd = [key for key in kwargs if not wire.NAME_PATTERN.match(key)]
+        if odd:
+            raise UnserializableTaskError(
+                f"keyword argument {odd[0]!r} is not an identifier; a worker refuses it"
+            )
         self.func = func
         self.func_args = list(args)
         self.func_kwargs = dict(kwargs)
@@ -174,7 +179,7 @@ class Task:
             "kwargs": self.func_kwargs,
             "options": options,
         }
-        return _dumps_naming_culprit(data, f"{module}.{name}")
+        return _dumps_naming_culprit(data, f"{module}.{name}", self.func)
 
     @classmethod
     def deserialize(cls, data: str | bytes) -> Task:
@@ -225,7 +230,7 @@ class Task:
             result = self.func(*self.func_args, **self.func_kwargs)
             if inspect.isawaitable(result):
                 result = run_awaitable(result)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self.to_failed()
             self.error = exc
             if self.on_error:
@@ -321,12 +326,13 @@ def run_awaitable(awaitable: Any) -> Any:
         return pool.submit(asyncio.run, wait()).result()
 
 
-def _dumps_naming_culprit(data: dict[str, Any], name: str) -> str:
+def _dumps_naming_culprit(data: dict[str, Any], name: str, func: Any) -> str:
     try:
         return json.dumps(data, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):
         pass
-    places = [(f"argument {i}", v) for i, v in enumerate(data["args"])]
+    names = _parameter_names(func, len(data["args"]))
+    places = [(f"argument {i}{names[i]}", v) for i, v in enumerate(data["args"])]
     places += [(f"keyword argument {k!r}", v) for k, v in data["kwargs"].items()]
     for where, value in places:
         try:
@@ -336,6 +342,18 @@ def _dumps_naming_culprit(data: dict[str, Any], name: str) -> str:
                 f"{where} of {name} is not JSON-serialisable ({type(value).__name__}: {exc})"
             ) from None
     raise UnserializableTaskError(f"task {name} is not JSON-serialisable")
+
+
+def _parameter_names(func: Any, count: int) -> list[str]:
+    """`` ('b')`` for each positional argument whose parameter has a name."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    positional = [
+        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return [f" ({positional[i]!r})" if i < len(positional) else "" for i in range(count)]
 
 
 def _unix_time(value: float | dt.date | None) -> float | None:

@@ -1,8 +1,12 @@
 """``Worker``: a long-running consumer (ECS, a VM, a laptop).
 
-One receiver thread long-polls in batches and keeps a small prefetch
-buffer, so receiving overlaps running; ``concurrency`` runner threads run
-tasks; a heartbeat thread extends the lease of everything held. SIGTERM or
+Receiver threads long-poll in batches and keep a small prefetch buffer, so
+receiving overlaps running; ``concurrency`` runner threads run tasks;
+settler threads send the deletes in batches, so a runner never waits for
+one; a heartbeat thread extends the lease of everything held. While the
+queue has a backlog, two receives and two deletes may be in flight at once
+(a round trip to SQS is long next to a fast task); an idle worker makes one
+long poll at a time and nothing else. SIGTERM or
 SIGINT stops receiving, releases unstarted messages at once, lets running
 tasks finish within ``shutdown_grace`` and exits 0; a second signal exits at
 once, and what was running reappears after its visibility timeout.
@@ -26,13 +30,21 @@ from .gator import Gator
 from .logs import log_outcome
 from .processing import Action, Outcome
 from .security import ImportAllow, Signer
-from .settle import Settler
+from .settle import BATCH_ENTRIES, Settler
 
 log = logging.getLogger("alligator")
 Unit = list[Received]  # messages run in order: one, or one FIFO group's batch
 #: The longest a finished message waits for its batched delete when the
 #: runners are busy (the heartbeat sends it); see ``_heartbeat_loop``.
 MAX_SETTLE_DELAY_SECONDS = 1.0
+#: Threads that receive, and threads that send deletes: up to this many
+#: requests of each kind in flight while there is a backlog.
+RECEIVERS = SETTLERS = 2
+#: How long a partial batch of deletes waits for more before it is sent.
+SETTLE_DELAY_SECONDS = 0.05
+#: The weight of the newest sample in the running averages (task run time,
+#: receive round trip) that decide how far ahead to receive.
+AVERAGE_WEIGHT = 0.2
 
 
 class Worker:
@@ -95,6 +107,16 @@ class Worker:
         self._units: queue.Queue[Unit] = queue.Queue()
         self._held: dict[str, list[Any]] = {}  # receipt -> [message, leased_at]
         self._lock = threading.Lock()
+        # Receiving (see ``_room``): messages asked for by receives in
+        # flight; whether the last receive came back full (a backlog); the
+        # running averages of a task's run time and a full receive's round
+        # trip. Runners and receivers signal room on ``_room_changed``.
+        self._receiving = 0
+        self._backlog = False
+        self._task_seconds = 0.0
+        self._receive_seconds = 0.0
+        self._room_changed = threading.Condition(self._lock)
+        self._settle_wanted = threading.Event()
         self._stop = threading.Event()
         # Set once the runners are done (or the grace is over): the heartbeat
         # stops then, not at the stop signal, so tasks finishing during the
@@ -138,7 +160,16 @@ class Worker:
             unit = self._units.get_nowait()
         except queue.Empty:
             return False
-        self._run_unit(unit)
+        # The same heartbeat as run_forever's, for as long as this unit runs:
+        # a slow task must not be handed to a second consumer here either.
+        ran = threading.Event()
+        beat = threading.Thread(target=self._heartbeat_loop, args=(ran,), daemon=True)
+        beat.start()
+        try:
+            self._run_unit(unit)
+        finally:
+            ran.set()
+            beat.join()
         if self._units.empty():
             self.settler.flush()
         return True
@@ -163,13 +194,20 @@ class Worker:
         self._stop.clear()
         self._drained.clear()
         log.info("%s consuming %r", self.ident(), self.backend.queue_name)
-        self._install_signals()
-        threads = [self._thread(self._receive_loop, "receiver")]
+        previous = self._install_signals()
+        self.settler.on_full = self._settle_wanted.set
+        threads = [self._thread(self._receive_loop, f"receiver-{n}") for n in range(RECEIVERS)]
         threads += [self._thread(self._run_loop, f"runner-{n}") for n in range(self.concurrency)]
+        threads += [self._thread(self._settle_loop, f"settler-{n}") for n in range(SETTLERS)]
         threads.append(self._thread(self._heartbeat_loop, "heartbeat"))
         while not self._stop.wait(0.2):
             pass
+        # The settlers stop now: a batch filled during the grace is sent by
+        # the runner that filled it (the heartbeat sends partial ones).
+        self.settler.on_full = None
         self._shutdown(threads)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if self._fatal is not None:
             raise self._fatal
         return 0
@@ -179,11 +217,12 @@ class Worker:
         self.keep_running = False
         self._stop.set()
 
-    def _install_signals(self) -> None:
+    def _install_signals(self) -> dict[int, Any]:
+        """Handle SIGTERM/SIGINT; returns the handlers to put back after."""
         if threading.current_thread() is not threading.main_thread():
-            return
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
+            return {}
+        signums = (signal.SIGTERM, signal.SIGINT)
+        return {signum: signal.signal(signum, self._on_signal) for signum in signums}
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1
@@ -226,12 +265,14 @@ class Worker:
             except ConfigurationError as exc:
                 self._fatal = exc
                 self.stop()
-            except BaseException:
+            except BaseException as exc:
                 log.exception(
                     "%s: %s thread crashed",
                     self.ident(),
                     threading.current_thread().name,
                 )
+                # Not a clean stop: run_forever raises it, the CLI exits 1.
+                self._fatal = exc
                 self.stop()
 
         return run
@@ -241,10 +282,14 @@ class Worker:
     def _receive_loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
-            room = self._room()
-            if room <= 0:
-                self._stop.wait(0.01)
-                continue
+            with self._lock:
+                room = self._room()
+                if room <= 0:
+                    # Woken when a runner takes a message or a receive ends.
+                    self._room_changed.wait(0.1)
+                    continue
+                self._receiving += room
+            got, started = 0, time.monotonic()
             try:
                 got = self._receive(self.backend.wait_time, room)
                 failures = 0
@@ -254,22 +299,46 @@ class Worker:
                 failures += 1
                 log.exception("%s: receive failed; retrying", self.ident())
                 self._stop.wait(min(30.0, 0.5 * 2**failures))
-                continue
+            finally:
+                self._received(room, got, time.monotonic() - started)
             if not got and not self.backend.blocking:
                 self._stop.wait(self.nap_time)
 
     def _room(self) -> int:
-        """How many more messages to receive: enough to keep every runner
-        busy and one batch ahead, never more than ``max_tasks`` allows."""
-        with self._lock:
-            held = len(self._held)
+        """How many messages to receive now (0: none), with ``_lock`` held.
+
+        Enough to keep every runner busy; one batch more while the queue has
+        a backlog and the runners would empty the buffer before a receive
+        could refill it (fast tasks), so the round trip is hidden; never
+        more than ``max_tasks`` allows. Without a backlog, one receive at a
+        time: an idle worker makes one long poll, not two.
+        """
+        if self._receiving and not self._backlog:
+            return 0
+        if self.settler.pending >= SETTLERS * BATCH_ENTRIES:
+            return 0  # the deletes are behind: do not take on more
         unstarted = self._units.qsize()
-        if unstarted >= self.concurrency:
+        limit = self.concurrency
+        busy_seconds = unstarted * self._task_seconds / self.concurrency
+        if self._backlog and busy_seconds < self._receive_seconds:
+            limit += self.backend.batch_size
+        if unstarted + self._receiving >= limit:
             return 0
         room = self.backend.batch_size
         if self.max_tasks:
+            held = len(self._held) + self._receiving
             room = min(room, self.max_tasks - self.tasks_complete - held)
         return room
+
+    def _received(self, asked: int, got: int, seconds: float) -> None:
+        """Account for a finished receive; a full one means a backlog, and
+        its duration is a round trip (it did not wait for messages)."""
+        with self._lock:
+            self._receiving -= asked
+            self._backlog = got >= asked
+            if self._backlog:
+                self._receive_seconds += AVERAGE_WEIGHT * (seconds - self._receive_seconds)
+            self._room_changed.notify()
 
     def _receive(self, wait: int, room: int | None = None) -> int:
         limit = self.backend.batch_size if room is None else room
@@ -314,18 +383,24 @@ class Worker:
             try:
                 unit = self._units.get(timeout=0.1)
             except queue.Empty:
-                if self.settler.pending:
-                    self._flush()
                 continue
+            with self._lock:
+                self._room_changed.notify()
             self._run_unit(unit)
-            if self._units.empty():
-                self._flush()
 
     def _run_unit(self, unit: Unit) -> None:
         for index, message in enumerate(unit):
-            outcome = self.processor.handle(message)
-            self._finish(outcome)
-            if self.backend.fifo and outcome.action is not Action.ACK:
+            try:
+                outcome = self.processor.handle(message)
+            except Exception:
+                # The status store (or S3) failed, not the task. Leave the
+                # message alone: it comes back after its lease, nothing lost.
+                log.exception("%s: could not process %s", self.ident(), message.message_id)
+                self._forget([message])
+                outcome = None
+            if outcome is not None:
+                self._finish(outcome)
+            if self.backend.fifo and (outcome is None or outcome.action is not Action.ACK):
                 # Order within a group: the rest must not overtake this one.
                 rest = unit[index + 1 :]
                 self._forget(rest)
@@ -341,6 +416,8 @@ class Worker:
         with self._lock:
             self.tasks_complete += 1
             done = self.max_tasks and self.tasks_complete >= self.max_tasks
+            self._task_seconds += AVERAGE_WEIGHT * (outcome.duration - self._task_seconds)
+        self._settle_wanted.set()
         if self.on_outcome is not None:
             try:
                 self.on_outcome(outcome)
@@ -353,6 +430,22 @@ class Worker:
 
     def _flush(self) -> None:
         self._safely("send deletes and releases", self.settler.flush)
+
+    def _settle_loop(self) -> None:
+        """Send deletes (and releases) a batch at a time: a full batch at
+        once, a partial one after ``SETTLE_DELAY_SECONDS`` (more may come)."""
+        settler, batch = self.settler, BATCH_ENTRIES
+        while not self._stop.is_set():
+            pending, waited = settler.pending, settler.waited
+            if pending >= batch or (pending and waited >= SETTLE_DELAY_SECONDS):
+                self._safely("send deletes and releases", settler.flush, batch)
+                if settler.pending:
+                    self._settle_wanted.set()  # the other settler can help
+                with self._lock:
+                    self._room_changed.notify()  # a receiver may wait on us
+                continue
+            self._settle_wanted.wait(SETTLE_DELAY_SECONDS - waited if pending else 0.1)
+            self._settle_wanted.clear()
 
     def _safely(self, what: str, call: Callable[..., Any], *args: Any) -> None:
         """Settle, surviving an SQS that still fails after botocore's own
@@ -378,7 +471,7 @@ class Worker:
 
     # -- heartbeat -------------------------------------------------------
 
-    def _heartbeat_loop(self) -> None:
+    def _heartbeat_loop(self, until: threading.Event | None = None) -> None:
         """Extend the lease of everything held for more than half of it,
         received-but-waiting messages included, in one batched call; and
         send the deletes a busy runner is sitting on.
@@ -391,7 +484,8 @@ class Worker:
         lease = max(1, int(self.backend.visibility_timeout or 30))
         tick = max(0.1, min(MAX_SETTLE_DELAY_SECONDS, lease / 8))
         renewed = time.monotonic()
-        while not self._drained.wait(tick):
+        until = until or self._drained
+        while not until.wait(tick):
             if self.settler.waited >= tick:
                 self._flush()
             now = time.monotonic()

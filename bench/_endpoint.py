@@ -13,14 +13,13 @@ say when a drain is over: the drain time is measured here, from the first
 every peer. Its control paths (``/__bench/...``) are neither counted nor
 delayed.
 
-``--stock`` serves moto as it ships; the default speeds it up first (see
-``speed_up_moto``), only in this process.
+``--stock`` serves moto as ``ThreadedMotoServer`` does; the default patches
+moto first (``_moto.speed_up_moto``) and serves it with keep-alive.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import io
 import json
 import sys
@@ -32,189 +31,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 CONTROL_PREFIX = "/__bench/"
+#: The endpoint's GIL switch interval (Python's default is 5 ms); see ``serve``.
+SWITCH_INTERVAL_SECONDS = 0.0005
 DELETE_ACTIONS = ("DeleteMessage", "DeleteMessageBatch")
-
-
-# -- making moto fast enough not to be what is measured --------------------
-
-
-class _NoTracking(list):
-    """moto's ``BaseModel`` keeps every instance ever made (for its reset);
-    a benchmark makes hundreds of thousands of messages and never resets."""
-
-    def append(self, item: Any) -> None:
-        return None
-
-
-def speed_up_moto() -> list[str]:
-    """Patch moto's SQS model where its cost grows with queue depth.
-
-    Only in this process, and without changing what any request returns:
-
-    1. ``Queue.attributes`` built every attribute, including the three
-       ``ApproximateNumberOf*`` counts (each a scan of every message, reading
-       the clock per message), on every ``SendMessage`` entry (for one
-       ``ContentBasedDeduplication`` lookup) and three times per received
-       message (a retention check). The counts are now computed only while
-       an HTTP ``GetQueueAttributes`` is being answered, once per request,
-       and the other attributes come from a precomputed name map.
-    2. ``Queue.messages`` (the visible, undelayed ones) read the clock twice
-       per message; it now reads it once per call.
-    3. ``receive_message`` deep-copied every received message (body, all
-       its old receipt handles); a shallow copy is enough, because the only
-       field changed on the copy (``message_attributes``) is replaced, not
-       mutated.
-    4. ``Queue.delete_message`` scanned every message twice per receipt
-       handle (a batch of 10: 20 scans); it now looks the handle up in an
-       index, rebuilt only when a handle is not in it.
-    5. Messages are no longer kept forever by moto's instance tracker.
-
-    And two costs that do not grow with depth but dominated once the rest
-    was gone:
-
-    6. Every request listed moto's package directory and stat-ed each
-       entry, twice (``list_of_moto_modules``, to route by host); the list
-       is now read once.
-    7. A receipt handle was 185 calls to ``random.choice``; it is now one
-       ``random.choices`` call (the same 185 lowercase letters).
-
-    Returns:
-        One line per patch, for the report.
-    """
-    import random
-    import string
-
-    from moto import backends
-    from moto.core.utils import camelcase_to_underscores, unix_time_millis
-    from moto.sqs import models, responses
-    from moto.sqs.exceptions import ReceiptHandleIsInvalid
-
-    queue_class = models.Queue
-    counting = threading.local()
-    names = {
-        name: camelcase_to_underscores(name)
-        for name in (
-            *queue_class.BASE_ATTRIBUTES,
-            *queue_class.FIFO_ATTRIBUTES,
-            *queue_class.KMS_ATTRIBUTES,
-        )
-    }
-    approximate = {
-        "ApproximateNumberOfMessages",
-        "ApproximateNumberOfMessagesDelayed",
-        "ApproximateNumberOfMessagesNotVisible",
-    }
-
-    def counts(queue: Any) -> dict[str, int]:
-        now = unix_time_millis()
-        visible = delayed = hidden = 0
-        for message in queue._messages:
-            is_visible = now > message.visible_at
-            is_delayed = now < message.delayed_until
-            hidden += not is_visible
-            delayed += is_delayed
-            visible += is_visible and not is_delayed
-        return {
-            "ApproximateNumberOfMessages": visible,
-            "ApproximateNumberOfMessagesDelayed": delayed,
-            "ApproximateNumberOfMessagesNotVisible": hidden,
-        }
-
-    def attributes(self: Any) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        wanted = getattr(counting, "queues", None)
-        for attribute in queue_class.BASE_ATTRIBUTES:
-            if attribute in approximate:
-                if wanted is not None:
-                    if id(self) not in wanted:
-                        wanted[id(self)] = counts(self)
-                    result[attribute] = wanted[id(self)][attribute]
-                continue
-            result[attribute] = getattr(self, names[attribute])
-        if self.fifo_queue:
-            for attribute in queue_class.FIFO_ATTRIBUTES:
-                result[attribute] = getattr(self, names[attribute])
-        if self.kms_master_key_id:
-            for attribute in queue_class.KMS_ATTRIBUTES:
-                result[attribute] = getattr(self, names[attribute])
-        if self.policy:
-            result["Policy"] = self.policy
-        if self.redrive_policy:
-            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
-        for key, value in result.items():
-            if isinstance(value, bool):
-                result[key] = str(value).lower()
-        return result
-
-    original_get_attributes = responses.SQSResponse.get_queue_attributes
-
-    def get_queue_attributes(self: Any) -> Any:
-        counting.queues = {}
-        try:
-            return original_get_attributes(self)
-        finally:
-            counting.queues = None
-
-    def messages(self: Any) -> list[Any]:
-        now = unix_time_millis()
-        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
-
-    def fast_copy(value: Any, memo: Any = None) -> Any:
-        if isinstance(value, models.Message):
-            clone = object.__new__(models.Message)
-            clone.__dict__.update(value.__dict__)
-            return clone
-        return copy.deepcopy(value, memo)
-
-    def delete_message(self: Any, receipt_handle: str) -> None:
-        if receipt_handle in self.deleted_messages:
-            return  # already deleted: SQS accepts that
-        index = self.__dict__.setdefault("_bench_receipts", {})
-        message = index.get(receipt_handle)
-        if message is None or not _remove(self._messages, message):
-            index.clear()
-            for candidate in self._messages:
-                for handle in candidate.all_receipt_handles:
-                    index[handle] = candidate
-            message = index.get(receipt_handle)
-            if message is None or not _remove(self._messages, message):
-                raise ReceiptHandleIsInvalid()
-        self.pending_messages.discard(message)
-        for handle in message.all_receipt_handles:
-            self.deleted_messages.add(handle)
-            index.pop(handle, None)
-
-    def receipt_handle() -> str:
-        return "".join(random.choices(string.ascii_lowercase, k=185))
-
-    modules = tuple(backends.list_of_moto_modules())
-    queue_class.attributes = property(attributes)
-    queue_class.messages = property(messages)
-    queue_class.delete_message = delete_message
-    responses.SQSResponse.get_queue_attributes = get_queue_attributes
-    models.deepcopy = fast_copy
-    models.Message.instances_tracked = _NoTracking()
-    backends.list_of_moto_modules = lambda: modules
-    models.generate_receipt_handle = receipt_handle
-    return [
-        "Queue.attributes: ApproximateNumberOf* counted only for GetQueueAttributes",
-        "Queue.messages: one clock read per call, not two per message",
-        "receive_message: shallow copy of each received message, not deepcopy",
-        "Queue.delete_message: receipt-handle index, not two scans per handle",
-        "Message.instances_tracked: not kept",
-        "list_of_moto_modules: read once, not per request",
-        "generate_receipt_handle: one random.choices call, not 185 random.choice",
-    ]
-
-
-def _remove(messages: list[Any], message: Any) -> bool:
-    """Remove ``message`` from the queue's list (``Message`` has no
-    ``__eq__``, so this is by identity, in C)."""
-    try:
-        messages.remove(message)
-    except ValueError:
-        return False
-    return True
 
 
 # -- the meter -------------------------------------------------------------
@@ -443,13 +262,28 @@ class _Server(ThreadingHTTPServer):
 
 def serve(*, stock: bool, port: int = 0) -> None:
     """Start moto behind the meter; print ``READY URL`` (and the patches);
-    serve until stdin closes."""
+    serve until stdin closes.
+
+    ``stock`` serves moto as ``ThreadedMotoServer`` does (werkzeug's
+    server, unpatched models, Python's default switch interval), with only
+    the meter added: the "before" of the emulator's ceiling.
+    """
+    from _moto import speed_up_moto
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patches = [] if stock else speed_up_moto()
     meter = Meter(DomainDispatcherApplication(create_backend_app))
-    handler = type("Handler", (_Gateway,), {"app": meter})
-    server = _Server(("127.0.0.1", port), handler)
+    if stock:
+        server: Any = _werkzeug_server(meter, port)
+    else:
+        # Requests are served in threads that share one GIL. With Python's
+        # default 5 ms switch interval, a request whose reply is ready waits
+        # up to 5 ms behind another request's CPU work, so concurrent
+        # clients slowed each other down far more than SQS ever would.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        handler = type("Handler", (_Gateway,), {"app": meter})
+        server = _Server(("127.0.0.1", port), handler)
+        patches.append("served with HTTP/1.1 keep-alive, GIL switch interval 0.5 ms")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, bound = server.server_address[:2]
@@ -458,6 +292,18 @@ def serve(*, stock: bool, port: int = 0) -> None:
     print(f"READY http://{host}:{bound}", flush=True)
     sys.stdin.read()  # returns when the parent closes our stdin, or dies
     server.shutdown()
+
+
+def _werkzeug_server(app: Any, port: int) -> Any:
+    """werkzeug's threaded server with moto's request handler, exactly as
+    ``ThreadedMotoServer`` builds it."""
+    import logging
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    return make_server("127.0.0.1", port, app, True, request_handler=MotoRequestHandler)
 
 
 def main() -> None:

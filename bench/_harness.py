@@ -60,7 +60,7 @@ class Endpoint:
     """
 
     def __init__(self, *, stock: bool = False) -> None:
-        script = Path(os.environ.get("BENCH_ENDPOINT_SCRIPT", BENCH_DIR / "_endpoint.py"))
+        script = BENCH_DIR / "_endpoint.py"
         argv = [sys.executable, str(script)] + (["--stock"] if stock else [])
         self.process = subprocess.Popen(
             argv,
@@ -100,15 +100,6 @@ class Endpoint:
         """The meter's counts and drain time."""
         return self.control("stats")
 
-    def fresh_queue(self, prefix: str = "bench") -> tuple[str, str]:
-        """A new, empty queue (default attributes); its name and URL.
-
-        A fresh queue per run keeps runs independent: nothing left over
-        from a previous run changes the depth moto scans.
-        """
-        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        return name, self.client.create_queue(QueueName=name)["QueueUrl"]
-
     def delete_queue(self, url: str) -> None:
         """Drop a queue after its run (moto keeps every queue in memory)."""
         self.client.delete_queue(QueueUrl=url)
@@ -131,7 +122,7 @@ class Endpoint:
 
 
 def sqs_client(url: str) -> Any:
-    """A boto3 SQS client on ``url``, with the same settings as a worker's."""
+    """A boto3 SQS client on ``url`` (botocore's defaults otherwise)."""
     import boto3
 
     return boto3.session.Session().client("sqs", region_name=REGION, endpoint_url=url)
@@ -285,7 +276,11 @@ def measure(
     log_dir: Path | None = None,
 ) -> Run:
     """One run of one peer: a fresh queue, ``tasks`` enqueued by the peer's
-    own producer, then drained by a fresh worker process of the peer."""
+    own producer, then drained by a fresh worker process of the peer.
+
+    A fresh queue per run keeps runs independent: nothing left over from a
+    previous run changes the depth moto holds.
+    """
     name = peer.queue_name(uuid.uuid4().hex[:10])
     url = endpoint.client.create_queue(QueueName=name)["QueueUrl"]
     run = Run(peer.name, tasks)

@@ -92,3 +92,8 @@ def slow_first_run(path: str, key: str, seconds: float = 60.0) -> str:
     except FileNotFoundError:
         first = True
     return record(path, key, seconds if first else 0.0)
+
+
+def exits(code: int) -> None:
+    """A task that calls sys.exit(): a failure, not a way to stop a worker."""
+    raise SystemExit(code)

@@ -175,3 +175,14 @@ def test_failed_task_status_is_failed_in_outcome(gator):
     outcomes = []
     drain(make_worker(gator, on_outcome=outcomes.append))
     assert outcomes[0].task.status == FAILED
+
+
+def test_a_task_calling_sys_exit_is_dead_lettered_and_the_worker_goes_on(gator):
+    gator.task(tasks.exits, 3)
+    gator.task(tasks.count, "after")
+    outcomes = []
+    drain(make_worker(gator, on_outcome=outcomes.append))
+    assert sorted(o.label for o in outcomes) == ["dead", "success"]
+    assert tasks.calls["after"] == 1
+    [dead] = dlq_messages(gator)
+    assert dead.attributes[ERROR_ATTRIBUTE] == "SystemExit: 3"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
 
 import pytest
 from hypothesis import given
@@ -237,3 +238,23 @@ def test_decoder_never_raises_anything_but_poison(body):
         pass
     except (UnknownModuleError, UnknownCallableError):
         pass
+
+
+def test_positional_culprit_is_named_by_its_parameter():
+    task = Task()
+    task.to_call(tasks.add, 1, object())
+    with pytest.raises(UnserializableTaskError, match=r"argument 1 \('b'\) of tests.tasks.add"):
+        task.serialize()
+
+
+def test_keyword_names_a_worker_would_refuse_are_refused_at_enqueue():
+    with pytest.raises(UnserializableTaskError, match="'a-b' is not an identifier"):
+        Task().to_call(tasks.echo, **{"a-b": 1})
+
+
+def test_a_task_calling_sys_exit_fails_like_any_other():
+    task = Task()
+    task.to_call(sys.exit, 3)
+    with pytest.raises(SystemExit):
+        task.run()
+    assert task.status == FAILED
