@@ -86,11 +86,17 @@ def parse_dsn(dsn: str) -> DSN:
 
 def backend_class_for(dsn: DSN) -> Any:
     """The backend class registered for ``dsn.scheme``, imported now."""
-    target = BACKENDS.get(dsn.scheme)
+    return registered_class(BACKENDS, dsn, "scheme")
+
+
+def registered_class(registry: dict[str, str], dsn: DSN, what: str) -> Any:
+    """Import the ``"module:Class"`` that ``registry`` names for ``dsn``'s
+    scheme; a missing extra (boto3) becomes a ``ConfigurationError``."""
+    target = registry.get(dsn.scheme)
     if target is None:
         raise ConfigurationError(
-            f"unknown scheme {dsn.scheme!r} in DSN {dsn.raw!r}; "
-            f"known schemes: {', '.join(s + '://' for s in sorted(BACKENDS))}"
+            f"unknown {what} {dsn.scheme!r} in DSN {dsn.raw!r}; "
+            f"known: {', '.join(s + '://' for s in sorted(registry))}"
         )
     module_name, _, class_name = target.partition(":")
     try:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 
-from ..dsn import parse_dsn
-from ..exceptions import ConfigurationError
+from ..dsn import parse_dsn, registered_class
 from .base import Claim, Dependencies, StatusStore, TaskState, Verdict
 
 __all__ = [
@@ -37,15 +35,4 @@ def open_status(dsn: str | StatusStore | None) -> StatusStore | None:
     if dsn is None or not isinstance(dsn, str):
         return dsn
     parsed = parse_dsn(dsn)
-    target = STORES.get(parsed.scheme)
-    if target is None:
-        raise ConfigurationError(
-            f"unknown status store scheme {parsed.scheme!r} in {dsn!r}; "
-            f"known: {', '.join(s + '://' for s in sorted(STORES))}"
-        )
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(str(exc)) from exc
-    return getattr(module, class_name)(parsed)
+    return registered_class(STORES, parsed, "status store scheme")(parsed)
