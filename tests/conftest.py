@@ -11,7 +11,8 @@ from tests import tasks
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-for _name in (
+#: Every variable alligator reads; none may leak in from the outside.
+ALLIGATOR_VARIABLES = (
     "ALLIGATOR_SIGNING_KEY",
     "ALLIGATOR_IMPORT_ALLOW",
     "ALLIGATOR_DLQ",
@@ -19,8 +20,22 @@ for _name in (
     "ALLIGATOR_BACKOFF_BASE",
     "ALLIGATOR_BACKOFF_MAX",
     "ALLIGATOR_LOG_FORMAT",
-):
+    "ALLIGATOR_METRICS",
+)
+for _name in ALLIGATOR_VARIABLES:
     os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def aws(sqs_endpoint):
+    """A plain boto3 SQS client on moto, to look behind alligator's back."""
+    import boto3
+
+    client = boto3.session.Session().client(
+        "sqs", region_name="us-east-1", endpoint_url=sqs_endpoint
+    )
+    yield client
+    client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ from alligator.sqs.lambda_handler import dsn_for_arn, gator_for, handler
 from alligator.tasks import Task
 from alligator.testing import make_queue
 from tests import tasks
+from tests.conftest import ALLIGATOR_VARIABLES
 from tests.processes import wait_for
 from tests.sqs_proxy import SQSProxy
 
@@ -46,16 +47,6 @@ RECORD_ATTRIBUTES = (
     "MessageGroupId",
     "MessageDeduplicationId",
     "AWSTraceHeader",
-)
-ALLIGATOR_VARIABLES = (
-    "ALLIGATOR_SIGNING_KEY",
-    "ALLIGATOR_IMPORT_ALLOW",
-    "ALLIGATOR_DLQ",
-    "ALLIGATOR_STATUS",
-    "ALLIGATOR_BACKOFF_BASE",
-    "ALLIGATOR_BACKOFF_MAX",
-    "ALLIGATOR_LOG_FORMAT",
-    "ALLIGATOR_METRICS",
 )
 
 

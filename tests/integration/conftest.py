@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import pytest
 
 from alligator.sqs import _batches
@@ -41,16 +40,6 @@ COUNT_NAMES = (
 def _entry_retries_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # In-process backends re-send failed batch entries without sleeping.
     monkeypatch.setattr(_batches, "ENTRY_RETRY_SECONDS", 0)
-
-
-@pytest.fixture(scope="session")
-def aws(sqs_endpoint: str) -> Iterator[Any]:
-    """A plain boto3 SQS client on moto, to look behind alligator's back."""
-    client = boto3.session.Session().client(
-        "sqs", region_name="us-east-1", endpoint_url=sqs_endpoint
-    )
-    yield client
-    client.close()
 
 
 @pytest.fixture

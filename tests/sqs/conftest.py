@@ -24,16 +24,6 @@ def _no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def aws(sqs_endpoint: str) -> Iterator[Any]:
-    """A plain boto3 SQS client on the endpoint, to look behind the backend."""
-    client = boto3.session.Session().client(
-        "sqs", region_name="us-east-1", endpoint_url=sqs_endpoint
-    )
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
 def s3(sqs_endpoint: str) -> Iterator[Any]:
     """A plain boto3 S3 client on the same endpoint."""
     client = boto3.session.Session().client(
