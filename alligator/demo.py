@@ -1,4 +1,4 @@
-"""``alligator demo`` and ``alligator local-sqs``: SQS with no AWS account.
+"""``alligator demo``: the whole flow on an embedded SQS, with no AWS account.
 
 The demo starts moto's SQS server in-process, enqueues a few dozen tasks in
 batches, runs a worker until the queue is empty, and prints what ran, what
@@ -8,14 +8,12 @@ was retried and what sits in the dead-letter queue, with the reason.
 from __future__ import annotations
 
 import collections
-import logging
-import os
-import signal
 import sys
 import threading
 from typing import Any
 
-from .processing import Action, Outcome
+from ._moto import dummy_credentials, start_moto
+from .outcome import Action, Outcome
 
 #: How many times each flaky call has run, so a retry can succeed.
 _runs: collections.Counter[int] = collections.Counter()
@@ -42,68 +40,19 @@ def broken(order_id: int) -> None:
     raise ValueError(f"order {order_id} has no customer")
 
 
-def add_parsers(commands: Any) -> None:
-    """Register ``demo`` and ``local-sqs``."""
-    demo = commands.add_parser("demo", help="the whole flow on an embedded SQS")
-    demo.set_defaults(handler=_demo_command)
-    local = commands.add_parser("local-sqs", help="serve an embedded SQS endpoint")
-    local.add_argument("--port", type=int, default=0)
-    local.set_defaults(handler=lambda args: serve(args.port))
-
-
-def _demo_command(args: Any) -> int:
-    from . import logs
-
-    logs.configure()
-    return run_demo()
-
-
-def start_server(port: int = 0) -> tuple[Any, str]:
-    """Start moto's server on loopback; returns (server, endpoint URL)."""
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        from .exceptions import ConfigurationError
-
-        raise ConfigurationError(
-            "the embedded SQS endpoint needs moto: pip install 'alligator[test]'"
-        ) from exc
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(key, "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    host, bound = server.get_host_and_port()
-    return server, f"http://{host}:{bound}"
-
-
-def serve(port: int) -> int:
-    """``alligator local-sqs``: serve until interrupted."""
-    server, url = start_server(port)
-    print(f"SQS endpoint: {url}")
-    print(f"DSN:          sqs://us-east-1/QUEUE?endpoint_url={url}&create=true")
-    print("Credentials:  any (moto); stop with Ctrl-C", flush=True)
-    stopped = threading.Event()
-    # SIGTERM (docker stop, a test's terminate()) is a clean stop too.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    try:
-        while not stopped.wait(1.0):  # a timeout keeps signals deliverable
-            pass
-    finally:
-        server.stop()
-    return 0
-
-
 def run_demo(out: Any = None) -> int:
     """Enqueue, run, retry and dead-letter on an embedded endpoint."""
+    out = out or sys.stdout
+    _runs.clear()
+    with dummy_credentials():
+        return _run_demo(out)
+
+
+def _run_demo(out: Any) -> int:
     from .gator import Gator
     from .workers import Worker
 
-    out = out or sys.stdout
-    _runs.clear()
-    server, url = start_server()
+    server, url = start_moto()
     try:
         dsn = (
             f"sqs://us-east-1/demo?endpoint_url={url}&create=true"

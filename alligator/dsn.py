@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from .exceptions import ConfigurationError
 
@@ -46,6 +46,27 @@ class DSN:
     def option(self, key: str, default: str | None = None) -> str | None:
         """The option's value, or ``default``."""
         return self.options.get(key, default)
+
+    def with_options(self, **options: Any) -> DSN:
+        """This DSN with these options added or replaced (``None`` skipped),
+        so a command-line flag can override a DSN option without a second
+        parse.
+
+        Example:
+            >>> parse_dsn("sqs://us-east-1/q").with_options(wait_time=5).raw
+            'sqs://us-east-1/q?wait_time=5'
+        """
+        chosen = {key: str(value) for key, value in options.items() if value is not None}
+        if not chosen:
+            return self
+        merged = {**self.options, **chosen}
+        base = self.raw.split("?", 1)[0] if self.raw else f"{self.scheme}://{self.host}/{self.path}"
+        return DSN(self.scheme, self.host, self.path, merged, f"{base}?{urlencode(merged)}")
+
+    def int(self, key: str, default: int, low: int, high: int) -> int:
+        """An integer option within ``[low, high]``, or ``default``."""
+        value = int_option(self, key, default, low, high)
+        return default if value is None else value
 
     def reject_unknown(self, known: set[str]) -> None:
         """Raise ``ConfigurationError`` naming any option not in ``known``."""

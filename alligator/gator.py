@@ -15,7 +15,7 @@ from typing import Any
 
 from .backends.base import SIGNATURE_ATTRIBUTE, Backend, Outgoing
 from .constants import ALL, RUNNING
-from .dsn import backend_class_for, parse_dsn
+from .dsn import DSN, backend_class_for, parse_dsn
 from .exceptions import ConfigurationError, NotSupportedError
 from .processing import Processor, default_owner
 from .security import ImportAllow, Signer
@@ -56,27 +56,28 @@ class Gator:
 
     def __init__(
         self,
-        conn_string: str,
+        conn_string: str | DSN,
         queue_name: str = ALL,
         task_class: type[Task] = Task,
         backend_class: Callable[..., Backend] | None = None,
         status: str | StatusStore | None = None,
         signing_key: str | Iterable[str] | None = None,
     ) -> None:
-        self.conn_string = conn_string
+        dsn = parse_dsn(conn_string) if isinstance(conn_string, str) else conn_string
+        self.conn_string = dsn.raw
         self.queue_name = queue_name
         self.task_class = task_class
         self.backend_class = backend_class
         if backend_class is None:
-            self.backend = self.build_backend(conn_string)
+            self.backend = self.build_backend(dsn)
         else:
-            self.backend = _build_custom_backend(backend_class, conn_string, queue_name)
+            self.backend = _build_custom_backend(backend_class, dsn.raw, queue_name)
         self.status_store = open_status(status)
         self.signer = Signer.from_setting(signing_key)
 
-    def build_backend(self, conn_string: str) -> Backend:
+    def build_backend(self, conn_string: str | DSN) -> Backend:
         """The backend for a DSN, chosen by its scheme."""
-        dsn = parse_dsn(conn_string)
+        dsn = parse_dsn(conn_string) if isinstance(conn_string, str) else conn_string
         return backend_class_for(dsn)(dsn, queue_name=self.queue_name)
 
     def len(self) -> int:

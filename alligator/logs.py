@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from .exceptions import ConfigurationError
-from .processing import Action, Outcome
+from .outcome import Action, Outcome
 
 log = logging.getLogger("alligator")
 FORMATS = ("text", "json")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import ConfigurationError
-from .processing import Outcome
+from .outcome import Outcome
 
 #: The CloudWatch namespace of every metric.
 NAMESPACE = "alligator"

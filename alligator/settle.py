@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .backends.base import Backend, Outgoing, Received
 from .exceptions import ConfigurationError
-from .processing import Action, Outcome, failure_reason
+from .outcome import Action, Outcome, failure_reason
 
 log = logging.getLogger("alligator")
 

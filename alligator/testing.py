@@ -34,7 +34,7 @@ import pytest
 if TYPE_CHECKING:
     from .backends.base import Received
     from .gator import Gator
-    from .processing import Outcome
+    from .outcome import Outcome
     from .tasks import Task
 
 #: Dummy credentials and region for moto; set only where none are set, and
@@ -197,7 +197,7 @@ class _Collector:
     def add(self, outcome: Outcome) -> None:
         from .constants import CANCELED, FAILED
         from .exceptions import TaskFailed
-        from .processing import Action
+        from .outcome import Action
 
         task = outcome.task
         if outcome.action is Action.DEFER and task is not None:

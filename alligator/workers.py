@@ -28,7 +28,7 @@ from .constants import ALL
 from .exceptions import ConfigurationError
 from .gator import Gator
 from .logs import log_outcome
-from .processing import Action, Outcome
+from .outcome import Action, Outcome
 from .security import ImportAllow, Signer
 from .settle import BATCH_ENTRIES, Settler
 

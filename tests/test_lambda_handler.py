@@ -23,10 +23,10 @@ import pytest
 from botocore.retries import standard
 
 from alligator import Gator
+from alligator._aws import MAX_ATTEMPTS
 from alligator.constants import SUCCESS
 from alligator.exceptions import ConfigurationError
 from alligator.sqs import _batches, lambda_handler
-from alligator.sqs._errors import MAX_ATTEMPTS
 from alligator.sqs.lambda_handler import dsn_for_arn, gator_for, handler
 from alligator.tasks import Task
 from alligator.testing import make_queue

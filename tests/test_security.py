@@ -221,10 +221,14 @@ def test_a_worker_with_an_allow_list_does_not_warn(caplog, monkeypatch):
     assert not [r for r in caplog.records if "allow-list" in r.getMessage()]
 
 
-def test_cli_import_allow_takes_several_prefixes():
-    args = build_parser().parse_args(["worker", "locmem://", "--import-allow", "a", "b.c"])
-    assert args.import_allow == ["a", "b.c"]
-    assert ImportAllow.from_setting(args.import_allow).prefixes == ("a", "b.c")
+def test_cli_import_allow_takes_several_prefixes_repeated_or_with_commas():
+    argv = ["worker", "--import-allow", "a,b.c", "--import-allow", "d", "locmem://"]
+    args = build_parser().parse_args(argv)
+    # The flag takes one value, so it can come before the DSN without
+    # swallowing it.
+    assert args.dsn == ["locmem://"]
+    prefixes = [prefix for group in args.import_allow for prefix in group]
+    assert ImportAllow.from_setting(prefixes).prefixes == ("a", "b.c", "d")
 
 
 def _cli_worker(dsn: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -247,7 +251,7 @@ def test_cli_import_allow_overrides_the_environment(tmp_path):
     Gator(dsn).task(tasks.record, str(out), "first")
     env = {"ALLIGATOR_IMPORT_ALLOW": "tests"}
     # When the worker is told --import-allow json os
-    refused = _cli_worker(dsn, "--import-allow", "json", "os", env=env)
+    refused = _cli_worker(dsn, "--import-allow", "json,os", env=env)
     # Then the argument wins: the task is dead-lettered, unrun
     assert refused.returncode == 0, refused.stderr
     assert "'tests.tasks' is not in the import allow-list" in refused.stderr

@@ -11,11 +11,11 @@ import os
 from typing import Any
 
 from ..constants import ALL
-from ..dsn import backend_class_for, parse_dsn
+from ..dsn import DSN, backend_class_for, parse_dsn
 from ..exceptions import ConfigurationError
 
 
-def open_backend(dsn: str) -> Any:
+def open_backend(dsn: str | DSN) -> Any:
     """The backend for an existing queue, as a ``Gator`` would build it.
 
     Example:
@@ -26,7 +26,7 @@ def open_backend(dsn: str) -> Any:
             can see; a ``sqlite://`` file that does not exist (an operator
             command must not create an empty queue where a typo pointed).
     """
-    parsed = parse_dsn(dsn)
+    parsed = parse_dsn(dsn) if isinstance(dsn, str) else dsn
     if parsed.scheme == "locmem":
         raise ConfigurationError(
             "locmem:// lives inside one process, so this command cannot see "

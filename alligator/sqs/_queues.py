@@ -13,8 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .._aws import error_code
 from ..exceptions import ConfigurationError
-from ._errors import MISSING_QUEUE_CODES, error_code, translate_errors
+from ._errors import MISSING_QUEUE_CODES, translate_errors
 from ._settings import QueueRef, SQSSettings, dlq_name_for, parse_queue_ref
 
 #: ``maxReceiveCount`` of the redrive policy ``create=true`` writes: well

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import boto3
 
+from .._aws import client_config
 from ..backends.base import Outgoing, QueueStats, Received
 from ..dsn import DSN
 from ..exceptions import (
@@ -26,7 +27,7 @@ from ..exceptions import (
     PayloadTooLargeError,
 )
 from . import _batches
-from ._errors import client_config, translate_errors
+from ._errors import translate_errors
 from ._queues import QueueResolver
 from ._settings import (
     MAX_BATCH_ENTRIES,

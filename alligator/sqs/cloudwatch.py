@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ._errors import ACCESS_DENIED_CODES, error_code
+from .._aws import ACCESS_DENIED_CODES, error_code
 from ._settings import SQSSettings
 
 NAMESPACE = "AWS/SQS"

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .._aws import error_code
 from ..backends.base import Received
 from ..exceptions import AlligatorException
 from ..retries import MAX_VISIBILITY_SECONDS
 from . import _batches
-from ._errors import GONE_CODES, error_code, translate_errors
+from ._errors import GONE_CODES, TOO_LONG_CODE, translate_errors
 from ._settings import MAX_BATCH_ENTRIES, MAX_WAIT_SECONDS
 from .payload import parse_pointer
 
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("alligator")
 
-#: The error SQS gives for a visibility timeout past the 12-hour total.
-TOO_LONG_CODE = "InvalidParameterValue"
 #: System attributes read with every message.
 SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
 

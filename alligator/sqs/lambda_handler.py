@@ -29,7 +29,8 @@ from ..exceptions import ConfigurationError
 from ..gator import Gator
 from ..logs import configure, log_outcome
 from ..metrics import Metrics, metrics_format
-from ..processing import Action, Outcome, Processor, failure_reason
+from ..outcome import Action, Outcome, failure_reason
+from ..processing import Processor
 from ..settle import Settler
 from ._settings import QUEUE_ARN
 from .payload import parse_pointer

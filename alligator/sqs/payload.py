@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
+from .._aws import error_code
 from ..exceptions import ConfigurationError, PoisonMessageError
-from ._errors import error_code
 
 if TYPE_CHECKING:
     import boto3

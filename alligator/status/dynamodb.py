@@ -28,15 +28,10 @@ except ImportError as exc:  # pragma: no cover - exercised without boto3
         "alligator's DynamoDB status store needs boto3: pip install 'alligator[sqs]'"
     ) from exc
 
+from .._aws import ACCESS_DENIED_CODES, BAD_CREDENTIAL_CODES, client_config, error_code
 from ..constants import TaskStatus
 from ..dsn import DSN, bool_option, int_option
 from ..exceptions import ConfigurationError
-from ..sqs._errors import (
-    ACCESS_DENIED_CODES,
-    BAD_CREDENTIAL_CODES,
-    client_config,
-    error_code,
-)
 from .base import Claim, Dependencies, TaskState, Verdict
 from .local import MAX_ERROR_CHARS, decode_result, dependency_verdict, encode_result
 

@@ -1,9 +1,5 @@
-"""Operator commands: ``stats``, ``dlq peek|redrive``, and (from ``demo``)
-``local-sqs`` and ``demo``.
-
-Kept apart from cli.py so each stays small; the work itself is in
-``alligator.ops``.
-"""
+"""Operator commands: ``stats`` and ``dlq peek|redrive``; the work itself
+is in ``alligator.ops``."""
 
 from __future__ import annotations
 
@@ -12,10 +8,11 @@ import json
 import sys
 from typing import Any
 
-from .cli import _positive, with_options
-from .ops import dlq as dlq_ops
-from .ops import open_backend
-from .ops import stats as stats_ops
+from ..dsn import parse_dsn
+from ..ops import dlq as dlq_ops
+from ..ops import open_backend
+from ..ops import stats as stats_ops
+from ._types import interval, positive
 
 #: ``--watch`` with no value refreshes this often, in seconds.
 DEFAULT_WATCH_SECONDS = 2.0
@@ -25,11 +22,8 @@ DEFAULT_PEEK_LIMIT = 10
 
 def add_parsers(commands: Any) -> None:
     """Register the operator subcommands."""
-    from . import demo
-
     _stats_parser(commands)
     _dlq_parser(commands)
-    demo.add_parsers(commands)
 
 
 def _stats_parser(commands: Any) -> None:
@@ -43,7 +37,7 @@ def _stats_parser(commands: Any) -> None:
         "--watch",
         nargs="?",
         const=DEFAULT_WATCH_SECONDS,
-        type=_interval,
+        type=interval,
         metavar="SECONDS",
         help=f"refresh every SECONDS (default {DEFAULT_WATCH_SECONDS:g}) until Ctrl-C",
     )
@@ -64,7 +58,7 @@ def _dlq_parser(commands: Any) -> None:
         ),
     )
     peek.add_argument("dsn", metavar="DSN")
-    peek.add_argument("--limit", type=_positive, default=DEFAULT_PEEK_LIMIT, metavar="N")
+    peek.add_argument("--limit", type=positive, default=DEFAULT_PEEK_LIMIT, metavar="N")
     peek.add_argument("--json", action="store_true", help="a JSON list, for scripts")
     peek.set_defaults(handler=_peek)
     redrive = actions.add_parser(
@@ -77,7 +71,7 @@ def _dlq_parser(commands: Any) -> None:
         ),
     )
     redrive.add_argument("dsn", metavar="DSN")
-    redrive.add_argument("--limit", type=_positive, metavar="N", help="move at most N")
+    redrive.add_argument("--limit", type=positive, metavar="N", help="move at most N")
     redrive.set_defaults(handler=_redrive)
 
 
@@ -88,7 +82,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _open_dlq(dsn: str, visibility_seconds: int) -> tuple[Any, Any]:
     """The queue and its DLQ, leasing what they receive for this long."""
-    source = open_backend(with_options(dsn, visibility_timeout=visibility_seconds))
+    source = open_backend(parse_dsn(dsn).with_options(visibility_timeout=visibility_seconds))
     return source, source.dlq_backend()
 
 
@@ -135,13 +129,3 @@ class _Progress:
 
     def done(self) -> None:
         print(file=sys.stderr, flush=True)
-
-
-def _interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
