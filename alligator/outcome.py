@@ -49,7 +49,6 @@ class Outcome:
         }[self.action]
 
 
-
 def failure_reason(outcome: Outcome) -> dict[str, str]:
     """The three dead-letter attributes for an outcome."""
     failed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

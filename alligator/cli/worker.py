@@ -36,9 +36,7 @@ def _worker_parser(commands: Any) -> None:
         default="threads",
         help="run tasks on threads of this process, or in child processes",
     )
-    worker.add_argument(
-        "--concurrency", type=_types.positive, default=1, help="tasks run at once"
-    )
+    worker.add_argument("--concurrency", type=_types.positive, default=1, help="tasks run at once")
     worker.add_argument(
         "--max-tasks",
         type=_types.natural,
