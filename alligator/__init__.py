@@ -29,14 +29,16 @@ from .exceptions import (
     PayloadTooLargeError,
     PoisonMessageError,
     TaskFailed,
+    TimeLimitExceeded,
     UnknownCallableError,
     UnknownModuleError,
     UnserializableTaskError,
+    WorkerLostError,
 )
 from .gator import Gator, Options
 from .status import TaskState
 from .tasks import Task
-from .workers import Worker
+from .worker import Worker
 
 try:
     __version__ = version("alligator")
@@ -64,9 +66,11 @@ __all__ = [
     "TaskFailed",
     "TaskState",
     "TaskStatus",
+    "TimeLimitExceeded",
     "UnknownCallableError",
     "UnknownModuleError",
     "UnserializableTaskError",
     "Worker",
+    "WorkerLostError",
     "__version__",
 ]

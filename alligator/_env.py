@@ -18,7 +18,10 @@ BACKOFF_BASE = "ALLIGATOR_BACKOFF_BASE"
 BACKOFF_MAX = "ALLIGATOR_BACKOFF_MAX"
 STATUS = "ALLIGATOR_STATUS"
 TIME_LIMIT = "ALLIGATOR_TIME_LIMIT"
-#: alligator's own addition: ``emf`` prints CloudWatch EMF lines on Lambda.
+#: alligator's own additions for the Lambda handler, whose DSN comes from
+#: the event source ARN: the payload bucket it may follow pointers into.
+PAYLOAD_BUCKET = "ALLIGATOR_PAYLOAD_BUCKET"
+#: ``emf`` prints CloudWatch EMF lines on Lambda.
 METRICS = "ALLIGATOR_METRICS"
 #: The role EventBridge Scheduler assumes (``alligator schedule sync``).
 SCHEDULER_ROLE = "ALLIGATOR_SCHEDULER_ROLE"
@@ -37,6 +40,7 @@ VARIABLES = (
     BACKOFF_MAX,
     STATUS,
     TIME_LIMIT,
+    PAYLOAD_BUCKET,
     METRICS,
     SCHEDULER_ROLE,
     DASHBOARD_TOKEN,

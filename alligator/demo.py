@@ -50,7 +50,7 @@ def run_demo(out: Any = None) -> int:
 
 def _run_demo(out: Any) -> int:
     from .gator import Gator
-    from .workers import Worker
+    from .worker import Worker
 
     server, url = start_moto()
     try:

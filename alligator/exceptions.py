@@ -10,7 +10,9 @@ AlligatorException               (the 1.0 base name)
 │                                a refused import
 ├── PayloadTooLargeError         over the SQS size limit with no bucket
 ├── MultipleDelayError           (1.0) delay_by and delay_until together
-└── TaskFailed                   (1.0) raised by a task to signal failure
+├── TaskFailed                   (1.0) raised by a task to signal failure
+├── TimeLimitExceeded            a run went past its time limit
+└── WorkerLostError              the child process running a task died
 """
 
 from __future__ import annotations
@@ -54,3 +56,12 @@ class MultipleDelayError(AlligatorException):
 
 class TaskFailed(AlligatorException):
     """A task may raise this to mark itself failed."""
+
+
+class TimeLimitExceeded(AlligatorException):
+    """A run was still going at its time limit; it failed there."""
+
+
+class WorkerLostError(AlligatorException):
+    """The child process running a task died (a signal, the OOM killer,
+    ``os._exit``); the message names its exit code or signal."""

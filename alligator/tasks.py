@@ -13,6 +13,8 @@ import datetime as dt
 import importlib
 import inspect
 import json
+import logging
+import math
 import sys
 import time
 import uuid
@@ -31,13 +33,16 @@ from .constants import (
 )
 from .exceptions import (
     MultipleDelayError,
+    TimeLimitExceeded,
     UnknownCallableError,
     UnknownModuleError,
     UnserializableTaskError,
 )
 
+log = logging.getLogger("alligator")
+
 Hook = Callable[..., Any]
-TASK_OPTIONS = ("group", "dedup_id")
+TASK_OPTIONS = ("group", "dedup_id", "time_limit")
 
 
 class Task:
@@ -59,10 +64,15 @@ class Task:
         depends_on: task ids that must have succeeded first (status store).
         delay_by: seconds to wait before running.
         delay_until: a Unix time, or a ``datetime``/``date`` (naive is UTC).
-        **options: ``group`` (FIFO message group) and ``dedup_id``.
+        **options: ``group`` (FIFO message group), ``dedup_id`` and
+            ``time_limit`` (seconds a run may take).
 
     Raises:
         MultipleDelayError: both ``delay_by`` and ``delay_until`` were given.
+        ValueError: a field every consumer would refuse (``retries`` outside
+            0-1000, a ``task_id`` that is not 1-128 printable characters, a
+            negative, infinite or too distant delay, more than 100
+            ``depends_on`` ids, a ``time_limit`` outside 0-43200 seconds).
     """
 
     def __init__(
@@ -88,7 +98,7 @@ class Task:
                 "Only one of 'delay_by' or 'delay_until' can be used at a time."
             )
         self.task_id = task_id or str(uuid.uuid4())
-        self.retries = int(retries)
+        self.retries = retries if isinstance(retries, bool) else int(retries)
         self.is_async = bool(is_async)
         self.status = WAITING
         self.on_start = on_start
@@ -97,10 +107,17 @@ class Task:
         self.depends_on = list(depends_on) if depends_on else None
         self.delay_until = _unix_time(delay_until)
         if delay_by is not None:
-            self.delay_until = time.time() + float(delay_by)
+            seconds = float(delay_by)
+            if not math.isfinite(seconds) or seconds < 0:
+                raise ValueError(f"delay_by must be finite seconds, 0 or more, not {delay_by}")
+            self.delay_until = time.time() + seconds
         self.group: str | None = options.get("group")
         self.dedup_id: str | None = options.get("dedup_id")
+        self.time_limit: float | None = options.get("time_limit")
+        self.check()
         self.func: Callable[..., Any] | None = None
+        #: ``(module, callable)`` as a message named them, before the import.
+        self.target: tuple[str, str] | None = None
         self.func_args: list[Any] = []
         self.func_kwargs: dict[str, Any] = {}
         self.result: Any = None
@@ -111,19 +128,33 @@ class Task:
         name = _describe(self.func) if self.func else "nothing"
         return f"<Task {self.task_id} {name} {self.status.name}>"
 
+    def check(self) -> None:
+        """Refuse, at the source, what every consumer would dead-letter.
+
+        Raises:
+            ValueError: naming the field.
+        """
+        wire.check_fields(
+            task_id=self.task_id,
+            retries=self.retries,
+            delay_until=self.delay_until,
+            depends_on=self.depends_on,
+            time_limit=self.time_limit,
+        )
+
     def to_call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Set the callable and its arguments.
 
+        Any callable does for a direct ``run()`` in this process (1.0 took a
+        local function too); one a worker cannot import (a lambda, a
+        closure, a bound method, a local function) is refused when the task
+        is serialised, so at enqueue.
+
         Raises:
-            UnserializableTaskError: ``func`` cannot be imported by a worker
-                (a lambda, a closure, a bound method, a local function).
+            UnserializableTaskError: ``func`` is not callable.
         """
-        callable_path(func)
-        odd = [key for key in kwargs if not wire.NAME_PATTERN.match(key)]
-        if odd:
-            raise UnserializableTaskError(
-                f"keyword argument {odd[0]!r} is not an identifier; a worker refuses it"
-            )
+        if not callable(func):
+            raise UnserializableTaskError(f"{func!r} is not callable")
         self.func = func
         self.func_args = list(args)
         self.func_kwargs = dict(kwargs)
@@ -157,7 +188,13 @@ class Task:
         """
         if self.func is None:
             raise UnserializableTaskError("nothing to call: use to_call() first")
+        self.check()
         module, name = callable_path(self.func, for_worker=True)
+        odd = [key for key in self.func_kwargs if not wire.NAME_PATTERN.match(key)]
+        if odd:
+            raise UnserializableTaskError(
+                f"keyword argument {odd[0]!r} is not an identifier; a worker refuses it"
+            )
         options: dict[str, Any] = {}
         for hook in wire.HOOKS:
             hook_func = getattr(self, hook)
@@ -168,6 +205,8 @@ class Task:
             options["delay_until"] = self.delay_until
         if self.depends_on:
             options["depends_on"] = self.depends_on
+        if self.time_limit is not None:
+            options["time_limit"] = self.time_limit
         data = {
             "task_id": self.task_id,
             "retries": self.retries,
@@ -193,7 +232,21 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
-        """Build a task from a decoded (already checked) message."""
+        """Build a task from a decoded (already checked) message, importing
+        its callable and hooks.
+
+        Raises:
+            UnknownModuleError, UnknownCallableError: it names nothing real.
+        """
+        task = cls.unresolved(data)
+        task.resolve(data)
+        return task
+
+    @classmethod
+    def unresolved(cls, data: dict[str, Any]) -> Task:
+        """The task a decoded message describes, with nothing imported yet:
+        what a consumer needs to decide whether to run it (its id, retries,
+        due time, dependencies, time limit)."""
         options = data.get("options") or {}
         task = cls(
             task_id=data["task_id"],
@@ -202,24 +255,40 @@ class Task:
             depends_on=options.get("depends_on"),
             delay_until=options.get("delay_until"),
         )
-        func = import_attr(data["module"], data["callable"])
-        task.func = func
+        task.time_limit = options.get("time_limit")
+        task.target = (data["module"], data["callable"])
         task.func_args = list(data.get("args", []))
         task.func_kwargs = dict(data.get("kwargs", {}))
+        return task
+
+    def resolve(self, data: dict[str, Any]) -> None:
+        """Import the callable and hooks a decoded message names.
+
+        Raises:
+            UnknownModuleError, UnknownCallableError: it names nothing real.
+        """
+        self.func = import_attr(data["module"], data["callable"])
+        options = data.get("options") or {}
         for hook in wire.HOOKS:
             target = options.get(hook)
             if target:
-                setattr(task, hook, import_attr(target["module"], target["callable"]))
-        return task
+                setattr(self, hook, import_attr(target["module"], target["callable"]))
 
-    def run(self) -> Task:
-        """Run the hooks and the callable; a coroutine is run to completion.
+    def run(self, *, time_limit: float | None = None) -> Task:
+        """Run the hooks and the callable; a coroutine is run to completion
+        (and cancelled at ``time_limit``).
+
+        Whatever the callable or ``on_start`` raises, ``BaseException``s
+        included, fails the run: ``on_error`` is called and it is re-raised.
+        An exception from ``on_error`` is logged and the task's own is
+        re-raised; one from ``on_success`` is logged and the task still
+        succeeded (it ran, and running it again would do it twice).
 
         Returns:
             The task, with ``status`` and ``result`` (or ``error``) set.
 
         Raises:
-            Exception: whatever the callable raised, after ``on_error``.
+            BaseException: whatever the callable raised, after ``on_error``.
         """
         if self.func is None:
             raise UnserializableTaskError("nothing to call: use to_call() first")
@@ -229,24 +298,28 @@ class Task:
                 self.on_start(self)
             result = self.func(*self.func_args, **self.func_kwargs)
             if inspect.isawaitable(result):
-                result = run_awaitable(result)
-        except (Exception, SystemExit) as exc:
+                result = run_awaitable(result, time_limit=time_limit)
+        except BaseException as exc:
             self.to_failed()
             self.error = exc
             if self.on_error:
-                self.on_error(self, exc)
+                _call_hook(self.on_error, self, exc)
             raise
         self.result = result
         self.error = None
         self.to_success()
         if self.on_success:
-            self.on_success(self, result)
+            _call_hook(self.on_success, self, result)
         return self
 
     @property
     def callable_name(self) -> str:
         """``module.name`` of the callable, for logs."""
-        return _describe(self.func) if self.func else "?"
+        if self.func is not None:
+            return _describe(self.func)
+        if self.target is not None:
+            return ".".join(self.target)
+        return "?"
 
     @property
     def status_name(self) -> str:
@@ -312,11 +385,27 @@ def import_attr(module_name: str, name: str) -> Callable[..., Any]:
     return func
 
 
-def run_awaitable(awaitable: Any) -> Any:
-    """Run a coroutine to completion, even from inside a running event loop."""
+def _call_hook(hook: Hook, task: Task, value: Any) -> None:
+    """Call a hook; what it raises is logged, never raised: the run's own
+    outcome stands."""
+    try:
+        hook(task, value)
+    except BaseException:
+        log.exception("hook %s of task %s raised", _describe(hook), task.task_id)
+
+
+def run_awaitable(awaitable: Any, *, time_limit: float | None = None) -> Any:
+    """Run a coroutine to completion, even from inside a running event loop;
+    at ``time_limit`` seconds it is cancelled and ``TimeLimitExceeded`` raised.
+    """
 
     async def wait() -> Any:
-        return await awaitable
+        if time_limit is None:
+            return await awaitable
+        try:
+            return await asyncio.wait_for(awaitable, time_limit)
+        except TimeoutError:
+            raise TimeLimitExceeded(f"cancelled at its time limit of {time_limit:g} s") from None
 
     try:
         asyncio.get_running_loop()

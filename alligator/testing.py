@@ -156,7 +156,8 @@ def drain(
     Returns:
         The finished tasks, failed ones included.
     """
-    from .workers import Worker
+    from .retries import Backoff
+    from .worker import Worker
 
     collector = _Collector()
     worker = Worker(
@@ -164,8 +165,8 @@ def drain(
         import_allow=import_allow,
         signing_key=signing_key,
         on_outcome=collector.add,
+        backoff=Backoff.IMMEDIATE,
     )
-    worker.processor.retry_at_once = True
     empty_polls = 0
     try:
         while not collector.stalled:
@@ -176,13 +177,18 @@ def drain(
                 empty_polls = 0
                 continue
             empty_polls += 1
-            if empty_polls > MAX_EMPTY_POLLS or gator.backend.stats().visible == 0:
+            if empty_polls > MAX_EMPTY_POLLS or _nothing_visible(gator):
                 break
     finally:
         # Deletes are batched: send them, and hand back anything received
         # but not run (there is none unless a task raised BaseException).
         worker.close()
     return collector.finished
+
+
+def _nothing_visible(gator: Gator) -> bool:
+    stats = getattr(gator.queue, "stats", None)
+    return stats is None or stats().visible == 0
 
 
 class _Collector:
@@ -197,7 +203,7 @@ class _Collector:
     def add(self, outcome: Outcome) -> None:
         from .constants import CANCELED, FAILED
         from .exceptions import TaskFailed
-        from .outcome import Action
+        from .outcome import Action, Reason
 
         task = outcome.task
         if outcome.action is Action.DEFER and task is not None:
@@ -210,13 +216,13 @@ class _Collector:
         self._deferred.clear()
         if outcome.action not in (Action.ACK, Action.DEAD) or task is None:
             return  # a retry, or a poison message (no task)
-        if outcome.note == "duplicate":
+        if outcome.reason is Reason.DUPLICATE:
             return
         if outcome.action is Action.DEAD:
             task.status = FAILED
             if task.error is None:  # dead without a run: a failed dependency
                 task.error = TaskFailed(outcome.error or "dead-lettered")
-        elif outcome.note == "canceled":
+        elif outcome.reason is Reason.CANCELED:
             task.status = CANCELED
         self.finished.append(task)
 
@@ -236,7 +242,7 @@ def dead_letters(gator: Gator) -> list[Received]:
     Raises:
         ConfigurationError: the queue has no dead-letter queue.
     """
-    dlq = gator.backend.dlq_backend()  # type: ignore[attr-defined]
+    dlq = gator.queue.dlq_backend()  # type: ignore[attr-defined]
     held: list[Received] = []
     empty_polls = 0
     try:

@@ -43,3 +43,41 @@ def _fresh_task_state():
     tasks.calls.clear()
     tasks.hook_log.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fifo_groups_block_while_in_flight(monkeypatch):
+    """Make moto block a FIFO message group exactly as SQS documents it:
+    while a message of the group is in flight (received and still hidden).
+
+    moto keeps a message that became visible again among the "pending"
+    (in flight) ones until its turn comes in a scan, so a group's blocked
+    state changes halfway through one receive: when a failed message and the
+    rest of its group (hidden for the same backoff) come back together, it
+    can hand out a later message before the failed one. SQS does not ("no
+    more messages of the same group are returned unless you delete the
+    message or it becomes visible"), and the tests follow SQS, not moto: this
+    settles who is in flight before each receive, so every scan sees one state.
+    """
+    try:
+        from moto.sqs.models import Queue
+    except ImportError:  # moto is not installed: nothing to fix
+        return
+
+    def settled_messages(self):
+        # The visible messages, none of them counted as in flight any more:
+        # a message visible again is not in flight, whatever the scan.
+        visible = [m for m in self._messages if m.visible and not m.delayed]
+        for message in visible:
+            self.pending_messages.discard(message)
+        return visible
+
+    def in_flight_groups(self):
+        return {
+            message.group_id
+            for message in self._pending_messages
+            if message.group_id is not None and not message.visible
+        }
+
+    monkeypatch.setattr(Queue, "messages", property(settled_messages))
+    monkeypatch.setattr(Queue, "pending_message_groups", property(in_flight_groups))

@@ -191,12 +191,13 @@ def test_enqueue_retries_and_kwargs(capsys, tmp_path):
     body = json.loads(text)
     assert (body["retries"], body["kwargs"]) == (2, {"message": "x"})
     # Then it runs three times in all, and only then is dead-lettered
-    process = start_worker(dsn + "?backoff_base=1&backoff_max=1", "--max-tasks", "3")
+    process = start_worker(
+        dsn + "?backoff_base=1&backoff_max=1", "--max-tasks", "3", "--log-format", "json"
+    )
     code, err = stop(process)
     assert code == 0, err
-    outcomes = [
-        line.split("outcome=")[1].split()[0] for line in err.splitlines() if "outcome=" in line
-    ]
+    records = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    outcomes = [record["outcome"] for record in records if "outcome" in record]
     assert outcomes == ["retry", "retry", "dead"]
     assert gator.backend.dlq_backend().size() == 1
 

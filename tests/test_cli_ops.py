@@ -35,7 +35,7 @@ from alligator.constants import FAILED, SUCCESS
 from alligator.ops import dlq as dlq_ops
 from alligator.ops import open_backend
 from alligator.ops.stats import StatsReader, human_seconds, show
-from alligator.processing import Action
+from alligator.outcome import Action
 from alligator.sqs import SQSBackend
 from alligator.testing import make_queue
 from tests import tasks
@@ -535,7 +535,11 @@ def test_redriven_copy_has_no_failure_attributes(gator):
 
 
 def outcome_lines(stderr):
-    return [line for line in stderr.splitlines() if "outcome" in line]
+    return [
+        line
+        for line in stderr.splitlines()
+        if "outcome" in line or " success " in line or " dead " in line or " retry " in line
+    ]
 
 
 def test_worker_logs_one_json_line_per_outcome(dsn, gator):
@@ -576,9 +580,13 @@ def test_worker_logs_text_lines_and_the_flag_beats_the_environment(dsn, gator):
     code, err = stop(process)
     assert code == 0, err
     first, second = outcome_lines(err)
-    assert " INFO task task_id=" + ok.task_id + " callable=tests.tasks.add attempt=1" in first
-    assert " outcome=success queued_ms=" in first and " duration_ms=" in first
-    assert " ERROR task task_id=" + dead.task_id in second
+    # A success: task id, callable, outcome, attempt and duration first, short
+    assert f" INFO  {ok.task_id} tests.tasks.add success attempt=1 " in first
+    assert "ms" in first.split(" attempt=1 ")[1] and len(first) <= 120
+    assert "\x1b[" not in err  # no colour: stderr is not a terminal
+    # A dead letter: the DLQ it went to, and the error last
+    assert f" ERROR {dead.task_id} tests.tasks.fail dead attempt=1 " in second
+    assert " dlq=all-dlq " in second
     assert second.endswith(' error="RuntimeError: bad input"')
 
 

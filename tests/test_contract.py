@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from alligator import Gator, Worker
+from alligator import Gator
 from alligator.backends.base import ATTEMPTS_ATTRIBUTE, ERROR_ATTRIBUTE, Outgoing
 from alligator.constants import FAILED, SUCCESS
 from tests import tasks
+from tests.helpers import make_worker
 
 BACKENDS = ["locmem", "sqlite", "sqs"]
 
@@ -27,12 +28,6 @@ def gator(request, tmp_path):
         gator = Gator(make_queue(request.getfixturevalue("sqs_endpoint")))
     yield gator
     gator.backend.close()
-
-
-def make_worker(gator, **kwargs):
-    worker = Worker(gator, import_allow=["tests"], **kwargs)
-    worker.processor.retry_at_once = True  # no backoff wait in tests
-    return worker
 
 
 def drain(worker, limit=1000):

@@ -16,8 +16,10 @@ import tests
 from alligator import wire
 from alligator.backends.base import Received
 from alligator.backends.locmem import LocmemBackend
+from alligator.consume import ConsumerConfig, Processor
 from alligator.exceptions import PoisonMessageError
-from alligator.processing import Action, Processor
+from alligator.outcome import Action
+from alligator.retries import Backoff
 from alligator.security import ImportAllow
 from tests import tasks
 
@@ -153,7 +155,8 @@ def test_huge_numbers_and_whitespace_are_poison():
 def test_the_processor_never_raises_and_never_imports_a_refused_module(data):
     # Given a consumer allowed only tests.tasks, on a local queue
     backend = LocmemBackend("locmem://")
-    processor = Processor(backend, import_allow=ImportAllow(("tests.tasks",)), retry_at_once=True)
+    config = ConsumerConfig(import_allow=ImportAllow(("tests.tasks",)), backoff=Backoff.IMMEDIATE)
+    processor = Processor(backend, config)
     message = Received(body=json.dumps(data), message_id="m", receipt="r")
     try:
         # When it handles anything at all

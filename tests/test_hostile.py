@@ -11,20 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 
 import boto3
 import pytest
 
 import tests
-from alligator import Gator, Worker
+from alligator import Gator, Worker, wire
 from alligator.backends.base import ERROR_ATTRIBUTE, SIGNATURE_ATTRIBUTE, Outgoing
 from alligator.cli import main
-from alligator.exceptions import ConfigurationError, UnserializableTaskError
-from alligator.processing import Action
+from alligator.exceptions import ConfigurationError, PoisonMessageError, UnserializableTaskError
+from alligator.outcome import Action
 from alligator.sqs.payload import POINTER_CLASS
 from alligator.testing import make_queue
 from tests import tasks
+from tests.helpers import make_worker, run_until
 
 NEVER = "tests.never_import"
 
@@ -109,22 +109,6 @@ def hostile_gator(request):
     gator.backend.close()
 
 
-def run_until(worker: Worker, count: int, timeout: float = 90.0) -> list:
-    """``run_forever`` in a thread until ``count`` outcomes; the outcomes."""
-    outcomes: list = []
-    worker.on_outcome = outcomes.append
-    worker.max_tasks = count
-    worker.processor.retry_at_once = True
-    thread = threading.Thread(target=worker.run_forever, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        worker.stop()
-        thread.join(30)
-        raise AssertionError(f"the worker handled {len(outcomes)} of {count} messages")
-    return outcomes
-
-
 def all_dead_letters(gator: Gator, expected: int) -> list:
     """Every message in the DLQ (SQS hands them out a few at a time)."""
     dlq = gator.backend.dlq_backend()
@@ -137,6 +121,16 @@ def all_dead_letters(gator: Gator, expected: int) -> list:
     return list(found.values())
 
 
+def _names_an_allowed_module(body: str) -> bool:
+    """A well-formed task naming a module in the allow-list (a callable it
+    does not have): that is a failed run, not poison."""
+    try:
+        data = wire.decode(body)
+    except PoisonMessageError:
+        return False
+    return all(module == "tests.tasks" for module in wire.modules_named(data))
+
+
 def test_hostile_bodies_go_to_the_dlq_and_good_tasks_between_them_run(hostile_gator, caplog):
     # Given hostile bodies sent raw, with a good task after each
     gator, bodies = hostile_gator
@@ -146,18 +140,26 @@ def test_hostile_bodies_go_to_the_dlq_and_good_tasks_between_them_run(hostile_ga
     total = 2 * len(bodies)
     # When a worker allowed only tests.tasks runs until it has seen them all
     with caplog.at_level(logging.INFO, logger="alligator"):
-        outcomes = run_until(Worker(gator, import_allow=["tests.tasks"]), total)
+        outcomes = run_until(gator, import_allow=["tests.tasks"], count=total)
     # Then it is still whole: no thread crashed, every message was handled
     assert not [r for r in caplog.records if "crashed" in r.getMessage()]
     assert len(outcomes) == total
     # every good task ran exactly once
     assert sorted(tasks.calls) == sorted(f"good{n}" for n in range(len(bodies)))
     assert set(tasks.calls.values()) == {1}
-    # every hostile body is in the DLQ, unchanged, with a poison reason
+    # every hostile body is in the DLQ, unchanged, with its reason: poison,
+    # or (a callable missing from an allowed module, as in a rolling deploy)
+    # a failed run whose retries are used up
     dead = all_dead_letters(gator, len(bodies))
     assert sorted(m.body for m in dead) == sorted(bodies)
     for message in dead:
-        assert message.attributes[ERROR_ATTRIBUTE].startswith("PoisonMessageError: ")
+        reason = message.attributes[ERROR_ATTRIBUTE]
+        expected = (
+            "UnknownCallableError: "
+            if _names_an_allowed_module(message.body)
+            else ("PoisonMessageError: ")
+        )
+        assert reason.startswith(expected), reason
     # nothing is left behind, and nothing forbidden was imported
     assert gator.len() == 0
     assert NEVER not in sys.modules and not tests.__dict__.get("never_import_log")
@@ -173,7 +175,7 @@ def test_hostile_signatures_are_poison_and_signed_tasks_still_run():
         )
         gator.task(tasks.count, f"good{n}")
     # When
-    outcomes = run_until(Worker(gator, import_allow="tests"), 2 * len(forged))
+    outcomes = run_until(gator, import_allow="tests", count=2 * len(forged))
     # Then the forged ones are dead, the signed ones ran
     dead = [o for o in outcomes if o.action is Action.DEAD]
     assert len(dead) == len(forged)
@@ -193,11 +195,9 @@ def test_a_payload_that_cannot_be_fetched_is_retried_not_lost(monkeypatch):
     def unreachable(text: str) -> str:
         raise OSError("S3 is unreachable")
 
-    monkeypatch.setattr(backend, "load", unreachable)
-    worker = Worker(gator, import_allow="tests")
-    worker.processor.retry_at_once = True
+    monkeypatch.setattr(backend.payloads, "load", unreachable)
     outcomes: list = []
-    worker.on_outcome = outcomes.append
+    worker = make_worker(gator, import_allow="tests", on_outcome=outcomes.append)
     # When the worker meets it
     assert worker.check_and_run_task()
     # Then it is retried (not dead-lettered, not a crash) and still queued
@@ -226,7 +226,7 @@ def test_poison_too_big_for_the_dlq_stays_in_the_queue_and_the_worker_goes_on(sq
     gator.task(tasks.count, "behind")
     # When a worker handles both
     with caplog.at_level(logging.ERROR, logger="alligator"):
-        outcomes = run_until(Worker(gator, import_allow="tests"), 2)
+        outcomes = run_until(gator, import_allow="tests", count=2)
     # Then the task behind it ran, the poison is still in the queue (hidden
     # for the longest backoff), and the ERROR says why
     assert [o.action for o in outcomes] == [Action.DEAD, Action.ACK]

@@ -77,6 +77,9 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch, sqs_endpoint: str) -> It
     logger = logging.getLogger("alligator")
     saved = (list(logger.handlers), logger.level, logger.propagate)
     logger.handlers.clear()
+    # As a fresh process has it: propagating (or pytest would attach its
+    # capture handler here, and the handler would think logging configured).
+    logger.propagate = True
     lambda_handler.clear_gators()
     yield
     lambda_handler.clear_gators()
@@ -332,7 +335,7 @@ def test_without_a_dlq_a_poison_record_stays_and_is_reported(
     assert response == failures(poison)
     assert visible_ids(sqs, dsn) == []
     assert counts(sqs, name)["in_flight"] == 1
-    assert f"ERROR no dead-letter queue for {name}: record {poison}" in capsys.readouterr().err
+    assert f"no dead-letter queue for {name}: message {poison} stays" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- FIFO
@@ -358,9 +361,12 @@ def test_fifo_reports_the_first_failure_and_everything_after_it_unrun(
     # the later ones ran
     assert response == failures(failing.message_id, later.message_id, other.message_id)
     assert tasks.calls == {"a1": 1}
-    # And the unstarted records were released: the other group's comes back
-    # at once, while the failed record's group waits behind it
+    # And the unstarted records went back: the other group's at once, while
+    # the failed record's group is hidden for as long as it waits, so order
+    # holds even where SQS would hand out a group's later message
     assert visible_ids(sqs, dsn) == [other.message_id]
+    # (in flight: the two hidden, and a1, which Lambda would delete)
+    assert counts(sqs, queue_name(dsn))["in_flight"] == 3
 
 
 def test_fifo_poison_goes_to_the_dlq_without_blocking_the_batch(sqs, sqs_endpoint, receive_event):
@@ -452,8 +458,12 @@ def test_sqs_failing_for_every_record_raises_and_loses_nothing(
         with pytest.raises(Exception, match="InternalError"):
             handler(event, None)
         # Then both were tried (the first attempt and botocore's 8 retries
-        # each), and nothing was lost: no copy in the DLQ, both still queued
-        assert proxy.counts == {"SendMessage": 2 * (1 + MAX_ATTEMPTS)}
+        # each), then hidden as a broken DLQ calls for (which failed too),
+        # and nothing was lost: no copy in the DLQ, both still queued
+        assert proxy.counts == {
+            "SendMessage": 2 * (1 + MAX_ATTEMPTS),
+            "ChangeMessageVisibility": 2 * (1 + MAX_ATTEMPTS),
+        }
     assert dead_letters(sqs, dsn) == []
     assert counts(sqs, queue_name(dsn))["in_flight"] == 2
 

@@ -88,6 +88,7 @@ def test_options(make):
     [
         "visibility_timeout=43201",
         "visibility_timeout=-1",
+        "visibility_timeout=0",
         "batch_size=0",
         "batch_size=11",
         "wait_time=21",
@@ -332,8 +333,8 @@ def test_purge_leaves_the_dlq(backend):
 
 def test_offload_and_load_pass_through(backend):
     big = "x" * 2_000_000
-    assert backend.offload(big) == (big, {})
-    assert backend.load(big) is big
+    assert backend.payloads.offload(big) == (big, {})
+    assert backend.payloads.load(big) is big
 
 
 # -- concurrency -----------------------------------------------------------------

@@ -11,14 +11,15 @@ from alligator import Gator, Worker, metrics
 from alligator.backends.base import Received
 from alligator.exceptions import ConfigurationError
 from alligator.metrics import Metrics, emf_line, emf_lines, metrics_format
-from alligator.processing import Action, Outcome
+from alligator.outcome import Action, Outcome, Reason
 from tests import tasks
 
 MESSAGE = Received(body="{}", message_id="m-1", receipt="r-1")
 
 
 def outcome(action: Action, *, duration: float, queued: float | None, note: str = "") -> Outcome:
-    return Outcome(action, MESSAGE, duration=duration, queued_for=queued, note=note)
+    reason = Reason(note) if note else Reason.SUCCEEDED
+    return Outcome(action, MESSAGE, reason, duration=duration, queued_for=queued)
 
 
 def test_outcomes_are_counted_and_timed_in_milliseconds():

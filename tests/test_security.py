@@ -23,8 +23,9 @@ import tests
 from alligator import Gator, Worker
 from alligator.backends.base import ERROR_ATTRIBUTE, SIGNATURE_ATTRIBUTE, Outgoing, Received
 from alligator.cli import build_parser
+from alligator.consume import ConsumerConfig, Processor
 from alligator.exceptions import ConfigurationError
-from alligator.processing import Action, Processor
+from alligator.outcome import Action
 from alligator.security import ImportAllow, Signer
 from alligator.sqs import lambda_handler
 from tests import tasks
@@ -448,12 +449,19 @@ def test_signature_is_checked_before_the_payload_is_fetched():
     # A stranger's S3 pointer must not make the consumer read S3 at all.
     fetched = []
 
-    class Backend:
+    class Payloads:
         def load(self, text):
             fetched.append(text)
             return text
 
-    processor = Processor(Backend(), signer=Signer(("k",)))  # type: ignore[arg-type]
+        def is_offloaded(self, text):
+            return True
+
+    class Queue:
+        queue_name = "q"
+        payloads = Payloads()
+
+    processor = Processor(Queue(), ConsumerConfig(signer=Signer(("k",))))  # type: ignore[arg-type]
     outcome = processor.handle(Received(body='["pointer"]', message_id="m", receipt="r"))
     assert outcome.action is Action.DEAD
     assert fetched == []

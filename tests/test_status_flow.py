@@ -5,7 +5,7 @@ store (locmem, sqlite, DynamoDB on moto), plus the Lambda handler.
 Workers run one message at a time (``check_and_run_task``), from queues that
 hand out one message per receive (``batch_size=1``), so two workers in one
 test each hold their own copy. Their processors retry and re-poll at once
-(``retry_at_once``, as ``drain`` does): deferrals and retries are real, but
+(``Backoff.IMMEDIATE``, as ``drain`` does): deferrals and retries are real, but
 no test waits out a backoff. Only the lease test waits for a visibility
 timeout (1 s) to run out, since that is what it tests.
 """
@@ -26,9 +26,10 @@ from alligator import Gator, Task, TaskState, Worker
 from alligator.backends.base import Outgoing, Received
 from alligator.constants import CANCELED, DELAYED, FAILED, RETRYING, RUNNING, SUCCESS, WAITING
 from alligator.exceptions import ConfigurationError, NotSupportedError
-from alligator.processing import Action, Outcome
+from alligator.outcome import Action, Outcome
 from alligator.sqs import lambda_handler
 from alligator.testing import make_queue
+from tests.helpers import make_worker
 from tests.processes import wait_for
 
 QUEUES = ["locmem", "sqlite", "sqs"]
@@ -138,9 +139,7 @@ class Flow:
 
     def worker(self) -> Worker:
         """A worker with its own processor, so its own lease owner id."""
-        worker = Worker(self.gator, import_allow=["tests"], on_outcome=self.outcomes.append)
-        worker.processor.retry_at_once = True
-        return worker
+        return make_worker(self.gator, on_outcome=self.outcomes.append)
 
     def step_until(self, condition: Callable[[], bool], *workers: Worker, what: str) -> None:
         """Let the workers take one message each, in turn, until ``condition``."""

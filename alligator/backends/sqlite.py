@@ -26,10 +26,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..constants import ALL
-from ..dsn import DSN, int_option, parse_dsn
+from ..dsn import DSN, parse_dsn
 from ..exceptions import ConfigurationError
-from ..retries import MAX_VISIBILITY_SECONDS, Backoff
-from .base import Outgoing, QueueStats, Received
+from ..limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_SECONDS, MAX_WAIT_SECONDS
+from ..retries import Backoff
+from .base import LocalPayloads, Outgoing, QueueStats, Received
 
 #: Options both local backends accept.
 LEASE_OPTIONS = {"visibility_timeout", "batch_size", "wait_time"}
@@ -123,6 +124,8 @@ class SqliteBackend:
     fifo = False
     #: Any delay is fine locally; SQS's 900 s cap does not apply.
     max_delay_seconds = 10**9
+    #: Nothing expires locally.
+    retention_seconds = None
 
     def __init__(
         self,
@@ -137,12 +140,14 @@ class SqliteBackend:
                 f"{type(self).__name__} needs a {self.scheme}:// DSN, not {self.dsn.scheme}://"
             )
         self.dsn.reject_unknown(OPTIONS)
+        self.payloads = LocalPayloads()
         self.queue_name = queue_name or ALL
         self.dlq_name = f"{self.queue_name}-dlq"
         # The same limits as SQS, so a DSN tried locally also works there.
-        self.visibility_timeout = _option(self.dsn, "visibility_timeout", 30, 43200)
-        self.batch_size = _option(self.dsn, "batch_size", 10, 10, low=1)
-        self.wait_time = _option(self.dsn, "wait_time", 0, 20)
+        self.visibility_timeout = self.dsn.int("visibility_timeout", 30, 1, MAX_VISIBILITY_SECONDS)
+        self.batch_size = self.dsn.int("batch_size", MAX_BATCH_ENTRIES, 1, MAX_BATCH_ENTRIES)
+        self.wait_time = self.dsn.int("wait_time", 0, 0, MAX_WAIT_SECONDS)
+        #: The DSN's backoff options, checked here too (the gator uses them).
         self.backoff = Backoff.from_options(self.dsn.options)
         self._store = self._open() if _store is None else _store.share()
 
@@ -169,6 +174,9 @@ class SqliteBackend:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.dsn.raw!r}, queue={self.queue_name!r})"
 
+    def check(self) -> None:
+        """Nothing to resolve: the database opened at construction."""
+
     def dlq_backend(self) -> SqliteBackend:
         """A backend on this queue's dead-letter queue, on the same database."""
         return type(self)(self.dsn, self.dlq_name, _store=self._store)
@@ -183,14 +191,6 @@ class SqliteBackend:
         """
         with self._store.transaction() as db:
             return [_insert(db, self.queue_name, message) for message in messages]
-
-    def offload(self, body: str) -> tuple[str, dict[str, str]]:
-        """No size limit locally: the body goes as it is, with no attributes."""
-        return body, {}
-
-    def load(self, body: str) -> str:
-        """Bodies are never offloaded locally."""
-        return body
 
     # -- consuming -------------------------------------------------------------
 
@@ -299,10 +299,21 @@ class SqliteBackend:
 
     def size(self) -> int:
         """Messages in the queue: visible, in flight and delayed."""
+        return self.len()
+
+    def len(self, queue_name: str | None = None) -> int:
+        """Messages in ``queue_name`` (this queue by default), as 1.0's
+        ``backend.len(queue)``."""
         [(count,)] = self._store.query(
-            "SELECT COUNT(*) FROM messages WHERE queue = ?", (self.queue_name,)
+            "SELECT COUNT(*) FROM messages WHERE queue = ?", (queue_name or self.queue_name,)
         )
         return int(count)
+
+    def drop_all(self, queue_name: str | None = None) -> None:
+        """Delete every message in ``queue_name`` (this queue by default),
+        as 1.0's ``backend.drop_all(queue)``."""
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM messages WHERE queue = ?", (queue_name or self.queue_name,))
 
     def stats(self) -> QueueStats:
         """Counts as SQS reports them: a received message hidden by a retry
@@ -323,19 +334,13 @@ class SqliteBackend:
 
     def purge(self) -> None:
         """Delete every message in this queue (its DLQ is left alone)."""
-        with self._store.transaction() as db:
-            db.execute("DELETE FROM messages WHERE queue = ?", (self.queue_name,))
+        self.drop_all()
 
     def close(self) -> None:
         """Let go of the database; the connection closes with its last user."""
         store, self._store = self._store, None  # type: ignore[assignment]
         if store is not None:
             store.release()
-
-
-def _option(dsn: DSN, key: str, default: int, high: int, low: int = 0) -> int:
-    value = int_option(dsn, key, default, low, high)
-    return default if value is None else value
 
 
 def _insert(db: sqlite3.Connection, queue: str, message: Outgoing) -> str:
@@ -363,4 +368,6 @@ def _task_id(body: str) -> str | None:
     except (ValueError, RecursionError):  # hostile bodies must still queue
         return None
     task_id = data.get("task_id") if isinstance(data, dict) else None
-    return task_id if isinstance(task_id, str) else None
+    # Printable only: a lone surrogate cannot be stored (sqlite encodes
+    # UTF-8 strictly), and such an id is poison to every consumer anyway.
+    return task_id if isinstance(task_id, str) and task_id.isprintable() else None

@@ -128,7 +128,7 @@ def _worker(args: argparse.Namespace) -> int:
     from .. import logs
     from ..dsn import parse_dsn
     from ..gator import Gator
-    from ..workers import Worker
+    from ..worker import Worker
 
     logs.configure(args.log_format)
     gators = []

@@ -111,7 +111,7 @@ def peek(dlq: Any, limit: int) -> list[DeadTask]:
 def _load(dlq: Any, message: Received) -> str:
     """The body, fetched from S3 when offloaded; the pointer if that fails."""
     try:
-        return str(dlq.load(message.body))
+        return str(dlq.payloads.load(message.body))
     except AlligatorException:
         return message.body
 

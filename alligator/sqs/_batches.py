@@ -13,14 +13,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..backends.base import SIGNATURE_ATTRIBUTE
+from ..limits import MAX_MESSAGE_ATTRIBUTES
+from ..wire import PAYLOAD_SIGNATURE_ATTRIBUTE, SIGNATURE_ATTRIBUTE
 from .payload import SIZE_ATTRIBUTES
 
 log = logging.getLogger("alligator")
 
-#: A message carries at most 10 message attributes.
-#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-message-metadata.html
-MAX_MESSAGE_ATTRIBUTES = 10
 #: How many times one batch is sent while some entries fail server-side.
 ENTRY_ATTEMPTS = 4
 #: Seconds before re-sending failed entries (doubled each time). Tests set 0.
@@ -89,7 +87,7 @@ def dlq_attributes(reason: Mapping[str, str], own: Mapping[str, str]) -> dict[st
     order; whatever is past 10 is dropped.
     """
     merged: dict[str, str] = dict(reason)
-    first = (SIGNATURE_ATTRIBUTE, *SIZE_ATTRIBUTES)
+    first = (SIGNATURE_ATTRIBUTE, PAYLOAD_SIGNATURE_ATTRIBUTE, *SIZE_ATTRIBUTES)
     ordered = [name for name in first if name in own]
     ordered += [name for name in own if name not in first]
     for name in ordered:

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from .._aws import error_code
 from ..exceptions import ConfigurationError
+from ..limits import MAX_RETENTION_SECONDS
 from ._errors import MISSING_QUEUE_CODES, translate_errors
 from ._settings import QueueRef, SQSSettings, dlq_name_for, parse_queue_ref
 
@@ -22,7 +23,12 @@ from ._settings import QueueRef, SQSSettings, dlq_name_for, parse_queue_ref
 #: above a task's usual ``retries + 1``, because every receive counts there.
 CREATE_MAX_RECEIVE_COUNT = 10
 #: Queue attributes read once and cached.
-CACHED_ATTRIBUTES = ["VisibilityTimeout", "RedrivePolicy", "QueueArn"]
+CACHED_ATTRIBUTES = [
+    "VisibilityTimeout",
+    "RedrivePolicy",
+    "QueueArn",
+    "MessageRetentionPeriod",
+]
 
 
 def fifo_attributes(name: str) -> dict[str, str]:
@@ -157,7 +163,13 @@ class QueueResolver:
         with self._translate(ref.name):
             response = self.client.create_queue(
                 QueueName=ref.name,
-                Attributes={**fifo_attributes(ref.name), **attributes},
+                Attributes={
+                    **fifo_attributes(ref.name),
+                    # The longest retention: a wait (a backoff, a deferral)
+                    # never comes near it.
+                    "MessageRetentionPeriod": str(MAX_RETENTION_SECONDS),
+                    **attributes,
+                },
             )
         return str(response["QueueUrl"])
 

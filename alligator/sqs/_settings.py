@@ -8,20 +8,19 @@ backoff_max=…``
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
+from .. import _env
 from ..dsn import DSN, bool_option, int_option, parse_dsn
 from ..exceptions import ConfigurationError
-from ..retries import MAX_VISIBILITY_SECONDS, Backoff
+from ..limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_SECONDS, MAX_WAIT_SECONDS
+from ..retries import Backoff
 
-#: Long polls last at most 20 seconds.
-#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
-MAX_WAIT_SECONDS = 20
-#: One receive returns at most 10 messages; batch requests take 10 entries.
-#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
-MAX_BATCH_ENTRIES = 10
+#: The largest offloaded payload a consumer reads unless ``payload_max`` says.
+DEFAULT_PAYLOAD_MAX_BYTES = 64 * 1_048_576
+#: The largest ``payload_max`` (S3 objects go to 5 TB; a task body must not).
+MAX_PAYLOAD_MAX_BYTES = 2**31 - 1
 
 KNOWN_OPTIONS = frozenset(
     {
@@ -34,6 +33,7 @@ KNOWN_OPTIONS = frozenset(
         "payload_bucket",
         "backoff_base",
         "backoff_max",
+        "payload_max",
     }
 )
 #: Queue names: 1-80 characters, alphanumerics, hyphens and underscores,
@@ -73,6 +73,7 @@ class SQSSettings:
     create: bool
     payload_bucket: str | None
     backoff: Backoff
+    payload_max: int = DEFAULT_PAYLOAD_MAX_BYTES
 
     @property
     def fifo(self) -> bool:
@@ -107,12 +108,15 @@ def parse_settings(dsn: str | DSN, queue_name: str | None = None) -> SQSSettings
         wait_time=_int(parsed, "wait_time", MAX_WAIT_SECONDS, 0, MAX_WAIT_SECONDS),
         batch_size=_int(parsed, "batch_size", MAX_BATCH_ENTRIES, 1, MAX_BATCH_ENTRIES),
         visibility_timeout=int_option(
-            parsed, "visibility_timeout", None, 0, MAX_VISIBILITY_SECONDS
+            parsed, "visibility_timeout", None, 1, MAX_VISIBILITY_SECONDS
         ),
-        dlq=_dlq(parsed.options.get("dlq"), os.environ.get("ALLIGATOR_DLQ")),
+        dlq=_dlq(parsed.options.get("dlq"), _env.get(_env.DLQ)),
         create=bool_option(parsed, "create"),
         payload_bucket=_bucket(parsed.options.get("payload_bucket")),
         backoff=Backoff.from_options(parsed.options),
+        payload_max=_int(
+            parsed, "payload_max", DEFAULT_PAYLOAD_MAX_BYTES, 1, MAX_PAYLOAD_MAX_BYTES
+        ),
     )
 
 

@@ -10,7 +10,7 @@ entries (see ``_batches``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
@@ -20,42 +20,30 @@ import boto3
 from .._aws import client_config
 from ..backends.base import Outgoing, QueueStats, Received
 from ..dsn import DSN
-from ..exceptions import (
-    AlligatorException,
-    ConfigurationError,
-    NotSupportedError,
-    PayloadTooLargeError,
+from ..exceptions import AlligatorException, ConfigurationError, PayloadTooLargeError
+from ..limits import (
+    MAX_BATCH_ENTRIES,
+    MAX_DEDUP_ID_CHARS,
+    MAX_DELAY_SECONDS,
+    MAX_MESSAGE_BYTES,
+    MAX_WAIT_SECONDS,
 )
 from . import _batches
 from ._errors import translate_errors
 from ._queues import QueueResolver
-from ._settings import (
-    MAX_BATCH_ENTRIES,
-    MAX_WAIT_SECONDS,
-    SQSSettings,
-    parse_settings,
-)
-from .consumer import SQSConsumer
-from .payload import SIZE_ATTRIBUTE, PayloadStore, make_pointer, parse_pointer
+from ._settings import SQSSettings, parse_settings
+from .payload import PayloadStore, SQSPayloads
+from .receipts import Receipts
 
-#: The largest message, body and attributes together: 1 MiB.
-#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
-MAX_MESSAGE_BYTES = 1_048_576
 #: Bytes under the limit kept free for message attributes (the signature,
-#: and the reason when a message is dead-lettered), so a body that fits
-#: when sent still fits when it is copied to the DLQ.
+#: the trace context, and the reason when a message is dead-lettered), so a
+#: body that fits when sent still fits when it is copied to the DLQ.
 ATTRIBUTE_HEADROOM_BYTES = 8192
-#: The longest per-message delay on a standard queue; FIFO queues take none.
-#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-delay-queues.html
-MAX_DELAY_SECONDS = 900
-#: The longest FIFO deduplication id.
-#: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
-MAX_DEDUP_ID_CHARS = 128
 #: Long polls plus this margin is the read timeout: a poll is never cut short.
 READ_TIMEOUT_MARGIN_SECONDS = 10
 
 
-class SQSBackend(SQSConsumer):
+class SQSBackend:
     """A queue on Amazon SQS (or moto, LocalStack, a VPC endpoint).
 
     Example:
@@ -87,7 +75,6 @@ class SQSBackend(SQSConsumer):
         self.wait_time = settings.wait_time
         self.batch_size = settings.batch_size
         self.max_delay_seconds = 0 if self.fifo else MAX_DELAY_SECONDS
-        self.backoff = settings.backoff
         self.payload_bucket = settings.payload_bucket
         self._session = boto3.session.Session()
         config = client_config(MAX_WAIT_SECONDS + READ_TIMEOUT_MARGIN_SECONDS)
@@ -98,21 +85,19 @@ class SQSBackend(SQSConsumer):
             config=config,
         )
         self._queues = QueueResolver(self.client, settings)
-        self._payloads = PayloadStore(
+        self._store = PayloadStore(
             self._session,
             region=settings.region,
             endpoint_url=settings.endpoint_url,
             config=config,
         )
-        members = self.client.meta.service_model.operation_model(
-            "ReceiveMessage"
-        ).input_shape.members
-        # Older botocore has only the deprecated AttributeNames.
-        self._system_attributes_param = (
-            "MessageSystemAttributeNames"
-            if "MessageSystemAttributeNames" in members
-            else "AttributeNames"
+        self.payloads = SQSPayloads(
+            self._store,
+            settings.payload_bucket,
+            max_bytes=settings.payload_max,
+            offload_above=lambda: self.max_message_bytes - self.attribute_headroom_bytes,
         )
+        self._receipts = Receipts(self.client, settings, self._queues, self.payloads)
 
     def __repr__(self) -> str:
         return f"SQSBackend(queue={self.queue_name!r}, region={self.region!r})"
@@ -146,6 +131,19 @@ class SQSBackend(SQSConsumer):
         if self.settings.visibility_timeout is not None:
             return self.settings.visibility_timeout
         return int(self._queues.attributes().get("VisibilityTimeout", 30))
+
+    @property
+    def retention_seconds(self) -> int | None:
+        """Seconds the queue keeps a message from its first send (read once)."""
+        value = self._queues.attributes().get("MessageRetentionPeriod")
+        return int(value) if value else None
+
+    @property
+    def dlq_name(self) -> str | None:
+        """The dead-letter queue's name, or None (for log lines)."""
+        if self.dlq_url is None or self._queues.dlq_ref is None:
+            return None
+        return self._queues.dlq_ref.name
 
     def check(self) -> None:
         """Resolve the queue and its DLQ now, so a worker fails at start-up,
@@ -232,49 +230,33 @@ class SQSBackend(SQSConsumer):
                 )
         return ids
 
-    def offload(self, body: str) -> tuple[str, dict[str, str]]:
-        """Move an oversized body to S3; return the body to send and the
-        attributes to add (none when it fits).
+    # -- consuming (see ``Receipts``) ------------------------------------------------
 
-        Raises:
-            PayloadTooLargeError: it does not fit and no ``payload_bucket``
-                is set.
-        """
-        size = len(body.encode("utf-8"))
-        if size <= self.max_message_bytes - self.attribute_headroom_bytes:
-            return body, {}
-        if self.payload_bucket is None:
-            raise PayloadTooLargeError(
-                f"message body is {size} bytes, over the SQS limit of "
-                f"{self.max_message_bytes} (less {self.attribute_headroom_bytes} "
-                "kept for message attributes); set payload_bucket=BUCKET in the "
-                "DSN to offload it to S3"
-            )
-        with translate_errors(self.queue_name, self.region):
-            key = self._payloads.put(self.payload_bucket, body)
-        return make_pointer(self.payload_bucket, key), {SIZE_ATTRIBUTE: str(size)}
+    def receive(self, *, max_messages: int, wait_seconds: int) -> list[Received]:
+        """Long-poll for up to ``max_messages`` (1-10) messages, each leased
+        for the visibility timeout."""
+        return self._receipts.receive(max_messages=max_messages, wait_seconds=wait_seconds)
 
-    def load(self, body: str) -> str:
-        """The real body: fetched from S3 when ``body`` is an extended-client
-        pointer, else ``body`` itself.
+    def ack(self, messages: Sequence[Received], *, keep_payload: bool = False) -> None:
+        """Delete messages (batched), then their S3 payloads unless ``keep_payload``."""
+        self._receipts.ack(messages, keep_payload=keep_payload)
 
-        Raises:
-            PoisonMessageError: a malformed pointer, or the object is gone.
-        """
-        pointer = parse_pointer(body)
-        if pointer is None:
-            return body
-        return self._payloads.get(*pointer)
+    def retry(self, message: Received, *, delay_seconds: int) -> None:
+        """Make a message visible again after ``delay_seconds`` (at most 12 h)."""
+        self._receipts.retry(message, delay_seconds=delay_seconds)
 
-    def take(self, task_id: str) -> Received | None:
-        """Not possible on SQS.
+    def release(self, messages: Sequence[Received]) -> None:
+        """Make messages visible again at once (visibility 0, batched)."""
+        self._receipts.release(messages)
 
-        Raises:
-            NotSupportedError: always.
-        """
-        raise NotSupportedError(
-            "SQS cannot fetch a message by id; use a status store (status=...) to look tasks up"
-        )
+    def extend(self, messages: Sequence[Received], *, seconds: int) -> None:
+        """Keep messages hidden for ``seconds`` more from now (batched)."""
+        self._receipts.extend(messages, seconds=seconds)
+
+    def send_to_dlq(self, message: Received, reason: Mapping[str, str]) -> bool:
+        """Copy a message to the dead-letter queue with the failure reason;
+        False when there is none."""
+        return self._receipts.send_to_dlq(message, reason)
 
     # -- the queue as a whole ----------------------------------------------------
 
@@ -282,6 +264,15 @@ class SQSBackend(SQSConsumer):
         """Messages in the queue: visible, in flight and delayed (approximate)."""
         stats = self.stats(include_dlq=False)
         return stats.visible + stats.in_flight + stats.delayed
+
+    def len(self, queue_name: str | None = None) -> int:
+        """1.0's ``backend.len(queue)``: this queue's size (an SQS backend
+        serves one queue; the name is accepted for 1.0's callers)."""
+        return self.size()
+
+    def drop_all(self, queue_name: str | None = None) -> None:
+        """1.0's ``backend.drop_all(queue)``: purge this queue."""
+        self.purge()
 
     def stats(self, *, include_dlq: bool = True) -> QueueStats:
         """Approximate counts for ``alligator stats``.
@@ -305,7 +296,7 @@ class SQSBackend(SQSConsumer):
     def close(self) -> None:
         """Close the HTTP connections of the SQS and S3 clients."""
         self.client.close()
-        self._payloads.close()
+        self._store.close()
 
     # -- helpers -----------------------------------------------------------------
 

@@ -2,18 +2,29 @@
 SQS event source mapping with ``ReportBatchItemFailures``.
 
 Lambda owns the records: when the handler returns, it deletes every record
-not reported as a failure. So a success is simply not reported; a retry
-changes the record's visibility to the backoff and is reported; an exhausted
-or poison record is copied to the DLQ, deleted, and reported as done. Records
-the handler did not start (a FIFO batch after a failure, or the time running
-out) are reported and released, so they come back at once rather than after
-the visibility timeout.
+not reported as a failure. The settling rules are the worker's own
+(``consume.Settler`` with ``Owner.LAMBDA``): a success is simply not
+reported; a retry changes the record's visibility to the backoff and is
+reported; an exhausted or poison record is copied to the DLQ, deleted, and
+reported as done. Records the handler did not start (a FIFO batch after a
+failure, or the time running out) are reported too: the FIFO tail hidden
+for as long as the failed record waits, the rest released at once. Records
+of several event source mappings (queues) may arrive in one function; each
+is settled against the queue its ``eventSourceARN`` names.
 
 Configuration comes from the environment: ``ALLIGATOR_IMPORT_ALLOW``,
 ``ALLIGATOR_SIGNING_KEY``, ``ALLIGATOR_DLQ``, ``ALLIGATOR_STATUS``,
 ``ALLIGATOR_LOG_FORMAT``, ``ALLIGATOR_BACKOFF_BASE``,
-``ALLIGATOR_BACKOFF_MAX``, and ``ALLIGATOR_METRICS=emf`` (ours: print
-CloudWatch Embedded Metric Format lines, one per outcome per invocation).
+``ALLIGATOR_BACKOFF_MAX``, ``ALLIGATOR_TIME_LIMIT``, and two of ours:
+``ALLIGATOR_PAYLOAD_BUCKET`` (the bucket offloaded payloads may be read
+from; the DSN option, for a DSN made from an ARN) and
+``ALLIGATOR_METRICS=emf`` (print CloudWatch Embedded Metric Format lines,
+one per outcome per invocation).
+
+The handler raises only when no record at all could be handled, for a
+reason other than the tasks (SQS or the status store unreachable), so that
+Lambda records an invocation error; unlike Powertools, it does not raise
+when every *task* failed: those are retried by visibility already.
 """
 
 from __future__ import annotations
@@ -23,17 +34,19 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol, TypedDict
+from urllib.parse import urlencode
 
-from ..backends.base import Backend, Received
+from .. import _env
+from ..backends.base import Received
+from ..consume import INLINE, Owner, Processor, Settler, Step, run_in_order
 from ..exceptions import ConfigurationError
 from ..gator import Gator
+from ..limits import MAX_BATCH_ENTRIES
 from ..logs import configure, log_outcome
 from ..metrics import Metrics, metrics_format
-from ..outcome import Action, Outcome, failure_reason
-from ..processing import Processor
-from ..settle import Settler
+from ..outcome import Action, Outcome, Reason
 from ._settings import QUEUE_ARN
-from .payload import parse_pointer
+from .messages import BadRecord, from_lambda_record
 
 log = logging.getLogger("alligator")
 
@@ -44,9 +57,6 @@ MIN_MARGIN_MS = 1000
 #: Release unstarted records only while this much time is left; past it they
 #: wait for their visibility timeout, which is slower but loses nothing.
 RELEASE_MARGIN_MS = 200
-#: ``ChangeMessageVisibilityBatch`` takes 10 entries; the time is checked
-#: between requests.
-RELEASE_CHUNK = 10
 
 
 class BatchItemFailure(TypedDict):
@@ -80,8 +90,7 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> BatchRespon
         ConfigurationError: bad configuration (an unknown variable value, a
             missing queue or DLQ).
         Exception: no record could be handled for a reason other than the
-            tasks themselves (SQS or the status store unreachable), so that
-            Lambda records an invocation error and retries the batch.
+            tasks themselves (SQS or the status store unreachable).
     """
     emf = metrics_format() == "emf"
     if not log.handlers:
@@ -91,14 +100,28 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> BatchRespon
     records = event.get("Records") or []
     if not records:
         return {"batchItemFailures": []}
-    gator = gator_for(records[0]["eventSourceARN"])
-    metrics = Metrics(queue=gator.backend.queue_name) if emf else None
-    try:
-        return handle(event, context, gator=gator, metrics=metrics)
-    finally:
-        if metrics is not None:
-            for line in metrics.emf_lines():
-                print(line, flush=True)
+    failures: list[BatchItemFailure] = []
+    for arn, group in _by_source(records):
+        gator = gator_for(arn)
+        metrics = Metrics(queue=gator.queue.queue_name) if emf else None
+        try:
+            failures += handle({"Records": group}, context, gator=gator, metrics=metrics)[
+                "batchItemFailures"
+            ]
+        finally:
+            if metrics is not None:
+                for line in metrics.emf_lines():
+                    print(line, flush=True)
+    return {"batchItemFailures": failures}
+
+
+def _by_source(records: Sequence[Any]) -> list[tuple[str, list[Any]]]:
+    """Records grouped by their queue, in order of first appearance."""
+    groups: dict[str, list[Any]] = {}
+    for record in records:
+        arn = record.get("eventSourceARN") if isinstance(record, dict) else None
+        groups.setdefault(arn if isinstance(arn, str) else "", []).append(record)
+    return list(groups.items())
 
 
 def gator_for(source_arn: str) -> Gator:
@@ -115,12 +138,10 @@ def gator_for(source_arn: str) -> Gator:
         gator = _gators.get(source_arn)
         if gator is None:
             gator = Gator(dsn_for_arn(source_arn))
-            check = getattr(gator.backend, "check", None)
             try:
-                if check is not None:
-                    check()
+                gator.queue.check()  # type: ignore[attr-defined]
             except BaseException:
-                gator.backend.close()
+                gator.queue.close()
                 raise
             _gators[source_arn] = gator
         return gator
@@ -133,11 +154,12 @@ def clear_gators() -> None:
         gators = list(_gators.values())
         _gators.clear()
     for gator in gators:
-        gator.backend.close()
+        gator.queue.close()
 
 
 def dsn_for_arn(arn: str) -> str:
-    """``arn:aws:sqs:REGION:ACCOUNT:NAME`` -> ``sqs://REGION/NAME``.
+    """``arn:aws:sqs:REGION:ACCOUNT:NAME`` -> ``sqs://REGION/NAME``, with
+    ``payload_bucket`` from ``ALLIGATOR_PAYLOAD_BUCKET`` when it is set.
 
     The endpoint is boto3's own resolution (``AWS_ENDPOINT_URL_SQS``).
 
@@ -148,7 +170,9 @@ def dsn_for_arn(arn: str) -> str:
     if match is None:
         raise ConfigurationError(f"eventSourceARN {arn!r} is not an SQS queue ARN")
     region, _account, name = match.groups()
-    return f"sqs://{region}/{name}"
+    bucket = _env.get(_env.PAYLOAD_BUCKET)
+    query = f"?{urlencode({'payload_bucket': bucket})}" if bucket else ""
+    return f"sqs://{region}/{name}{query}"
 
 
 def handle(
@@ -159,8 +183,9 @@ def handle(
     processor: Processor | None = None,
     metrics: Metrics | None = None,
 ) -> BatchResponse:
-    """Process a batch of SQS records with a gator of your own (a custom
-    ``task_class``, a status store object); see the module docstring.
+    """Process a batch of one queue's SQS records with a gator of your own
+    (a custom ``task_class``, a status store object); see the module
+    docstring.
 
     Example:
         >>> gator = Gator("sqs://us-east-1/emails", task_class=MyTask)
@@ -171,131 +196,139 @@ def handle(
         Exception: as ``handler``, when no record could be handled and at
             least one failed for a reason other than its task.
     """
-    processor = processor or gator.processor()
-    backend = gator.backend
-    records = event.get("Records") or []
-    fifo = backend.fifo or any(r.get("eventSourceARN", "").endswith(".fifo") for r in records)
-    failures: list[str] = []
-    unstarted: list[Received] = []
-    errors: list[Exception] = []
-    handled = 0
-    longest_ms = 0.0
-    for record in records:
-        message = to_received(record)
-        if (fifo and failures) or _nearly_out_of_time(context, longest_ms):
-            # FIFO: nothing after a failed record may run before it does.
-            failures.append(message.message_id)
-            unstarted.append(message)
-            continue
+    return _Invocation(gator, processor, context, metrics).run(event.get("Records") or [])
+
+
+class _Invocation:
+    """One batch of one queue's records."""
+
+    def __init__(
+        self,
+        gator: Gator,
+        processor: Processor | None,
+        context: LambdaContext | None,
+        metrics: Metrics | None,
+    ) -> None:
+        self.queue = gator.queue
+        self.processor = processor or gator.processor()
+        self.settler = Settler(self.queue, self.processor.config.backoff, owner=Owner.LAMBDA)
+        self.context = context
+        self.metrics = metrics
+        self.failures: list[str] = []
+        self.errors: list[Exception] = []
+        self.handled = 0
+        self.longest_ms = 0.0
+
+    def run(self, records: Sequence[Any]) -> BatchResponse:
+        messages: list[Received] = []
+        for record in records:
+            try:
+                messages.append(from_lambda_record(record))
+            except BadRecord as exc:
+                self._bad(exc)
+        fifo = self.queue.fifo or any(
+            str(record.get("eventSourceARN", "")).endswith(".fifo")
+            for record in records
+            if isinstance(record, dict)
+        )
+        rest = run_in_order(messages, self._step, fifo=fifo, may_start=self._time_left)
+        if self.errors and not self.handled:
+            raise self.errors[0]
+        hide, release = rest.split()
+        if hide:
+            self._not_started(hide, rest.hide_seconds)
+        if release:
+            self._not_started(release, None)
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failures]}
+
+    def _step(self, message: Received) -> Step:
         started = time.monotonic()
         try:
-            outcome = processor.handle(message)
-            log_outcome(outcome)
-            if metrics is not None:
-                metrics.record(outcome)
-            done = settle(backend, outcome)
-            handled += 1
+            outcome = self.processor.handle(message, INLINE, time_limit_cap=self._seconds_left())
+            assert outcome is not None  # only a thread pool concludes runs elsewhere
+            self._report(outcome)
+            finished = self.settler.settle(outcome)
+            self.handled += 1
+            step = Step(finished, outcome.delay_seconds)
         except Exception as exc:  # SQS, S3 or the status store, not the task
             log.exception("record %s could not be handled", message.message_id)
-            if metrics is not None:
-                metrics.add("error")
-            errors.append(exc)
-            done = False
-        longest_ms = max(longest_ms, (time.monotonic() - started) * 1000)
-        if not done:
-            failures.append(message.message_id)
-    if errors and not handled:
-        raise errors[0]
-    if unstarted:
-        log.warning("%d record(s) not started; reported for retry", len(unstarted))
-        if metrics is not None:
-            metrics.add("unstarted", len(unstarted))
-        _release(backend, unstarted, context)
-    return {"batchItemFailures": [{"itemIdentifier": i} for i in failures]}
+            if self.metrics is not None:
+                self.metrics.add("error")
+            self.errors.append(exc)
+            step = Step(False, self.queue.visibility_timeout)
+        self.longest_ms = max(self.longest_ms, (time.monotonic() - started) * 1000)
+        if not step.finished:
+            self.failures.append(message.message_id)
+        return step
 
+    def _report(self, outcome: Outcome) -> None:
+        log_outcome(outcome, dlq=self.queue.dlq_name)
+        if self.metrics is not None:
+            self.metrics.record(outcome)
 
-def settle(backend: Backend, outcome: Outcome) -> bool:
-    """Apply an outcome; ``True`` when Lambda may delete the record.
-
-    What leaves a copy behind (the DLQ, a re-sent deferral) deletes the
-    record at once too: if this invocation later timed out, Lambda would
-    hand the record back and the copy would be made twice.
-    """
-    message = outcome.message
-    if outcome.action is Action.ACK:
-        if parse_pointer(message.body) is not None:
-            # An S3 payload: delete the message ourselves, then its object.
-            backend.ack([message])
-        return True
-    if outcome.action is Action.RETRY:
-        backend.retry(message, delay_seconds=outcome.delay_seconds)
-        return False
-    if outcome.action is Action.DEFER:
-        # Standard queue: a fresh copy with the remaining wait, the record
-        # deleted. FIFO: hidden for the wait, and reported, to keep order.
-        Settler(backend).defer(message, outcome.delay_seconds)
-        return not backend.fifo and backend.max_delay_seconds > 0
-    if outcome.action is Action.DEAD:
-        if backend.send_to_dlq(message, failure_reason(outcome)):
-            backend.ack([message], keep_payload=True)
-            return True
-        log.error(
-            "no dead-letter queue for %s: record %s stays in the queue (%s)",
-            backend.queue_name,
-            message.message_id,
-            outcome.error,
+    def _bad(self, problem: BadRecord) -> None:
+        """A record that cannot run: dead-letter it alone if it can be
+        settled, else report it; the others go on as usual."""
+        received = problem.received
+        if received is None:
+            log.error("%s; reported for retry", problem)
+            return
+        outcome = Outcome(
+            Action.DEAD,
+            received,
+            Reason.POISON,
+            error=f"PoisonMessageError: {problem}",
+            attempt=received.attempt,
+            queue=self.queue.queue_name,
         )
-        # Hidden for the longest backoff, so it does not spin; the queue's
-        # own redrive or retention decides its fate.
-        backend.retry(message, delay_seconds=int(backend.backoff.maximum))
-        return False
-    return False  # RELEASE: not started
-
-
-def to_received(record: dict[str, Any]) -> Received:
-    """An SQS event record as the ``Received`` the processor expects."""
-    attributes = record.get("attributes") or {}
-    sent = attributes.get("SentTimestamp")
-    message_attributes = {
-        name: value["stringValue"]
-        for name, value in (record.get("messageAttributes") or {}).items()
-        if isinstance(value, dict) and value.get("stringValue") is not None
-    }
-    return Received(
-        body=record["body"],
-        message_id=record["messageId"],
-        receipt=record["receiptHandle"],
-        attempt=int(attributes.get("ApproximateReceiveCount", 1)),
-        attributes=message_attributes,
-        sent_at=int(sent) / 1000 if sent else None,
-        group=attributes.get("MessageGroupId"),
-    )
-
-
-def _nearly_out_of_time(context: LambdaContext | None, longest_ms: float) -> bool:
-    if context is None:
-        return False
-    remaining = context.get_remaining_time_in_millis()
-    return remaining < max(MIN_MARGIN_MS, 1.5 * longest_ms)
-
-
-def _release(backend: Backend, messages: Sequence[Received], context: LambdaContext | None) -> None:
-    """Make unstarted records visible again at once, as far as time allows.
-
-    Reported records are not deleted, but without this they would stay
-    hidden for the whole visibility timeout (6x the function timeout); on a
-    FIFO queue that would hold back their group's retry just as long. A
-    FIFO group stays ordered: SQS delivers none of it while an earlier
-    record is hidden.
-    """
-    for start in range(0, len(messages), RELEASE_CHUNK):
-        if context is not None and context.get_remaining_time_in_millis() < RELEASE_MARGIN_MS:
-            return
+        self._report(outcome)
         try:
-            backend.release(messages[start : start + RELEASE_CHUNK])
-        except Exception:
-            log.warning(
-                "could not release unstarted records; they return after the visibility timeout",
-                exc_info=True,
-            )
-            return
+            finished = self.settler.settle(outcome)
+            self.handled += 1
+        except Exception as exc:
+            log.exception("record %s could not be dead-lettered", received.message_id)
+            self.errors.append(exc)
+            finished = False
+        if not finished:
+            self.failures.append(received.message_id)
+
+    def _seconds_left(self) -> float | None:
+        """The time a task may take: what is left, less the margin."""
+        if self.context is None:
+            return None
+        left_ms = self.context.get_remaining_time_in_millis() - MIN_MARGIN_MS
+        return max(0.001, left_ms / 1000)
+
+    def _time_left(self) -> bool:
+        if self.context is None:
+            return True
+        remaining = self.context.get_remaining_time_in_millis()
+        return remaining >= max(MIN_MARGIN_MS, 1.5 * self.longest_ms)
+
+    def _not_started(self, messages: list[Received], hide_seconds: int | None) -> None:
+        """Report unstarted records; hide a FIFO tail for as long as the
+        record ahead of it waits, release the rest at once, as far as time
+        allows (without it they wait for their visibility timeout, 6x the
+        function timeout)."""
+        self.failures += [message.message_id for message in messages]
+        if hide_seconds is None:
+            log.warning("%d record(s) not started; reported for retry", len(messages))
+            if self.metrics is not None:
+                self.metrics.add("unstarted", len(messages))
+        for start in range(0, len(messages), MAX_BATCH_ENTRIES):
+            if self.context is not None and (
+                self.context.get_remaining_time_in_millis() < RELEASE_MARGIN_MS
+            ):
+                return
+            chunk = messages[start : start + MAX_BATCH_ENTRIES]
+            try:
+                if hide_seconds is None:
+                    self.queue.release(chunk)
+                else:
+                    self.settler.hide(chunk, hide_seconds)
+            except Exception:
+                log.warning(
+                    "could not release unstarted records; they return after the visibility timeout",
+                    exc_info=True,
+                )
+                return

@@ -18,12 +18,14 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
 from .._aws import error_code
 from ..exceptions import ConfigurationError, PoisonMessageError
+from ..limits import MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     import boto3
@@ -106,7 +108,7 @@ class PayloadStore:
         config: Any,
     ) -> None:
         self._session = session
-        self._region = region
+        self.region = region
         self._endpoint_url = endpoint_url
         self._config = config
         self._client: Any = None
@@ -119,7 +121,7 @@ class PayloadStore:
             if self._client is None:
                 self._client = self._session.client(
                     "s3",
-                    region_name=self._region,
+                    region_name=self.region,
                     endpoint_url=self._endpoint_url,
                     config=self._config,
                 )
@@ -143,18 +145,29 @@ class PayloadStore:
             raise
         return key
 
-    def get(self, bucket: str, key: str) -> str:
+    def get(self, bucket: str, key: str, *, max_bytes: int | None = None) -> str:
         """The stored body.
 
         Raises:
-            PoisonMessageError: the object is gone, the pointer names no
-                possible object, or it is not UTF-8 text; the message can
-                never run. Other S3 errors (throttling, denied access)
-                propagate, so the message is retried, not discarded.
+            PoisonMessageError: the object is gone, larger than ``max_bytes``
+                (it is not read), the pointer names no possible object, or
+                it is not UTF-8 text; the message can never run. Other S3
+                errors (throttling, denied access) propagate, so the message
+                is retried, not discarded.
         """
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
-            data = response["Body"].read()
+            size = int(response.get("ContentLength") or 0)
+            if max_bytes is not None and size > max_bytes:
+                response["Body"].close()
+                raise PoisonMessageError(
+                    f"payload s3://{bucket}/{key} is {size} bytes, over payload_max ({max_bytes})"
+                )
+            data = response["Body"].read(None if max_bytes is None else max_bytes + 1)
+            if max_bytes is not None and len(data) > max_bytes:
+                raise PoisonMessageError(
+                    f"payload s3://{bucket}/{key} is over payload_max ({max_bytes} bytes)"
+                )
         except ParamValidationError as exc:  # botocore refused the bucket name
             raise PoisonMessageError(f"S3 pointer is invalid: {exc}") from exc
         except ClientError as exc:
@@ -182,3 +195,100 @@ class PayloadStore:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+class SQSPayloads:
+    """The ``Payloads`` of an SQS queue: offload to, and load from, its own
+    ``payload_bucket`` only.
+
+    A pointer is followed only into the consumer's own bucket: a sender
+    could otherwise make the worker read (and, after the run, delete)
+    whatever its role can reach. Any other bucket, or a pointer when no
+    bucket is configured, is poison: never fetched, never deleted.
+
+    Args:
+        store: the S3 client wrapper.
+        bucket: the queue's ``payload_bucket`` (None: nothing is offloaded).
+        max_bytes: the largest payload read (``payload_max``).
+        offload_above: bodies larger than this many bytes go to S3 (a
+            function: the backend's limits can be lowered in tests).
+    """
+
+    def __init__(
+        self,
+        store: PayloadStore,
+        bucket: str | None,
+        *,
+        max_bytes: int,
+        offload_above: Callable[[], int],
+    ) -> None:
+        self.store = store
+        self.bucket = bucket
+        self.max_bytes = max_bytes
+        self.offload_above = offload_above
+
+    def offload(self, body: str) -> tuple[str, dict[str, str]]:
+        """The body to send and the attributes to add (none when it fits).
+
+        Raises:
+            PayloadTooLargeError: it does not fit and no bucket is set.
+        """
+        size = len(body.encode("utf-8"))
+        limit = self.offload_above()
+        if size <= limit:
+            return body, {}
+        if self.bucket is None:
+            from ..exceptions import PayloadTooLargeError
+
+            raise PayloadTooLargeError(
+                f"message body is {size} bytes, over the {limit} that fit in an SQS "
+                f"message with its attributes (the SQS limit is {MAX_MESSAGE_BYTES}); "
+                "set payload_bucket=BUCKET in the DSN to offload it to S3"
+            )
+        from .._aws import translate_aws_errors
+
+        with translate_aws_errors(f"payload bucket {self.bucket!r}", self.store.region):
+            key = self.store.put(self.bucket, body)
+        return make_pointer(self.bucket, key), {SIZE_ATTRIBUTE: str(size)}
+
+    def load(self, body: str) -> str:
+        """The real body: fetched from the own bucket for a pointer.
+
+        Raises:
+            PoisonMessageError: a malformed pointer, another bucket, an
+                object over ``payload_max``, or one that is gone.
+        """
+        pointer = parse_pointer(body)
+        if pointer is None:
+            return body
+        bucket, key = self._own(pointer)
+        return self.store.get(bucket, key, max_bytes=self.max_bytes)
+
+    def is_offloaded(self, body: str) -> bool:
+        try:
+            return parse_pointer(body) is not None
+        except PoisonMessageError:
+            return False
+
+    def delete(self, body: str) -> None:
+        """Remove the object a deleted message pointed at (own bucket only)."""
+        try:
+            pointer = parse_pointer(body)
+            if pointer is None:
+                return
+            bucket, key = self._own(pointer)
+        except PoisonMessageError:
+            return
+        self.store.delete(bucket, key)
+
+    def _own(self, pointer: tuple[str, str]) -> tuple[str, str]:
+        bucket, key = pointer
+        if self.bucket is None:
+            raise PoisonMessageError(
+                f"S3 pointer into bucket {bucket!r}, but this consumer has no payload_bucket"
+            )
+        if bucket != self.bucket:
+            raise PoisonMessageError(
+                f"S3 pointer into bucket {bucket!r}, not this consumer's payload_bucket"
+            )
+        return bucket, key

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
+from .. import _env
 from ..dsn import parse_dsn, registered_class
-from .base import Claim, Dependencies, StatusStore, TaskState, Verdict
+from .base import Claim, Dependencies, StatusStore, TaskState, Verdict, decode_result, encode_result
 
 __all__ = [
     "Claim",
@@ -13,6 +12,8 @@ __all__ = [
     "StatusStore",
     "TaskState",
     "Verdict",
+    "decode_result",
+    "encode_result",
     "open_status",
 ]
 
@@ -31,7 +32,7 @@ def open_status(dsn: str | StatusStore | None) -> StatusStore | None:
     one ``locmem://`` store.
     """
     if dsn is None:
-        dsn = os.environ.get("ALLIGATOR_STATUS") or None
+        dsn = _env.get(_env.STATUS)
     if dsn is None or not isinstance(dsn, str):
         return dsn
     parsed = parse_dsn(dsn)

@@ -9,11 +9,15 @@ both run it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from ..constants import TaskStatus
+
+#: The longest error text kept: the exception line, not a novel.
+MAX_ERROR_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -108,3 +112,39 @@ class StatusStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def encode_result(result: Any) -> str:
+    """A task's result as JSON text.
+
+    A result that is not JSON (a ``datetime``, a model instance, ``nan``) is
+    stored as its ``repr()`` string: the task has already succeeded, and
+    failing it now, or losing the record of its success, would be worse than
+    a lossy result.
+    """
+    try:
+        return json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(repr(result))
+
+
+def decode_result(text: str | None) -> Any:
+    """The stored JSON text back as a value (``None`` when absent)."""
+    return None if text is None else json.loads(text)
+
+
+def dependency_verdict(
+    task_ids: list[str], statuses: dict[str, int]
+) -> tuple[Dependencies, str | None]:
+    """Decide ``depends_on`` from the statuses found (unknown ids are absent).
+
+    A failed or canceled dependency wins over everything, since waiting for
+    it would be forever; an unknown one is WAITING (it may not be enqueued
+    yet).
+    """
+    for task_id in task_ids:
+        if statuses.get(task_id) in (TaskStatus.FAILED, TaskStatus.CANCELED):
+            return Dependencies.FAILED, task_id
+    if all(statuses.get(task_id) == TaskStatus.SUCCESS for task_id in task_ids):
+        return Dependencies.READY, None
+    return Dependencies.WAITING, None

@@ -32,8 +32,16 @@ from .._aws import ACCESS_DENIED_CODES, BAD_CREDENTIAL_CODES, client_config, err
 from ..constants import TaskStatus
 from ..dsn import DSN, bool_option, int_option
 from ..exceptions import ConfigurationError
-from .base import Claim, Dependencies, TaskState, Verdict
-from .local import MAX_ERROR_CHARS, decode_result, dependency_verdict, encode_result
+from .base import (
+    MAX_ERROR_CHARS,
+    Claim,
+    Dependencies,
+    TaskState,
+    Verdict,
+    decode_result,
+    dependency_verdict,
+    encode_result,
+)
 
 #: The options a ``dynamodb://`` DSN may carry.
 OPTIONS = {"endpoint_url", "create", "ttl_days"}

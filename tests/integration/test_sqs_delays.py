@@ -18,7 +18,7 @@ import time
 
 from alligator import Gator, Task, Worker
 from alligator.constants import DELAYED
-from alligator.processing import Action, Outcome
+from alligator.outcome import Action, Outcome
 from tests.integration import jobs
 from tests.processes import wait_for
 

@@ -26,7 +26,7 @@ from tests.sqs_proxy import FAULT_KINDS
 
 
 def test_faults_on_a_fifth_of_requests_lose_and_duplicate_nothing(
-    queue, workers, sqs_endpoint, tmp_path
+    queue, workers, sqs_endpoint, tmp_path, atomic_receives
 ):
     # Given a worker behind a proxy that fails a fifth of its requests
     # (500, throttling and connection resets, in turn), the first three

@@ -45,7 +45,9 @@ def test_order_is_kept_within_each_group(new_queue, workers, tmp_path):
     assert _by_group(jobs.read(out)) == groups
 
 
-def test_a_failure_does_not_let_the_rest_of_its_group_overtake_it(new_queue, workers, tmp_path):
+def test_a_failure_does_not_let_the_rest_of_its_group_overtake_it(
+    new_queue, workers, tmp_path, atomic_receives
+):
     # Given two groups in which one task each fails on its first run, and
     # succeeds on its retry (after a 1 s backoff)
     queue = new_queue(fifo=True, backoff_base=1, backoff_max=1)

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from alligator import Gator, Worker
-from alligator.processing import Action
+from alligator.outcome import Action
 from tests import tasks
 from tests.integration import jobs
 from tests.processes import lines, wait_for
@@ -97,11 +97,11 @@ def test_with_no_dlq_an_exhausted_task_stays_in_the_queue_with_an_error(sqs_endp
     assert any("no dead-letter queue" in message for message in errors), errors
 
 
-def _body(module: str, callable_name: str, *args: object) -> str:
+def _body(module: str, callable_name: str, *args: object, retries: int = 3) -> str:
     return json.dumps(
         {
             "task_id": f"{module}.{callable_name}",
-            "retries": 3,
+            "retries": retries,
             "async": True,
             "module": module,
             "callable": callable_name,
@@ -120,9 +120,9 @@ def test_poison_goes_to_the_dlq_with_reasons_and_good_tasks_behind_it_run(queue,
         "not json {": "body is not JSON",
         json.dumps([1, 2, 3]): "not an object",
         json.dumps({"task_id": "k", "module": "tests.tasks"}): "retries is missing",
-        _body("tests.no_such_module", "run"): "UnknownModuleError",
-        _body("tests.tasks", "no_such_callable"): "UnknownCallableError",
         _body("json", "dumps", "outside"): "'json' is not in the import allow-list",
+        _body("tests.tasks", "__setattr__"): "dunder part '__setattr__'",
+        _body("tests.__init__", "run"): "dunder part '__init__'",
     }
     for body in poison:
         queue.send_raw(body)
@@ -143,6 +143,32 @@ def test_poison_goes_to_the_dlq_with_reasons_and_good_tasks_behind_it_run(queue,
         assert dead[body]["alligator-error"].startswith("PoisonMessageError"), body
         assert reason in dead[body]["alligator-error"], body
         assert dead[body]["alligator-attempts"] == "1"
+
+
+def test_a_module_missing_inside_the_allow_list_is_a_failed_run_with_its_retries(
+    new_queue, workers, tmp_path
+):
+    # Given tasks naming a module and a callable that do not exist (yet: a
+    # rolling deploy where the producers updated first), with one retry each
+    queue = new_queue(backoff_base=1, backoff_max=1)
+    missing = {
+        _body("tests.no_such_module", "run", retries=1): "UnknownModuleError",
+        _body("tests.tasks", "no_such_callable", retries=1): "UnknownCallableError",
+    }
+    for body in missing:
+        queue.send_raw(body)
+    # When a worker allowed "tests" consumes the queue
+    worker = workers(queue.dsn)
+    wait_for(lambda: queue.dlq_depth() == 2, what="both in the DLQ")
+    wait_for(queue.empty, what="the source deletes")
+    assert worker.stop() == 0, worker.log
+    # Then each was retried once (said so in the log), then dead-lettered
+    # with the import error after its two runs, not as poison on arrival
+    assert len(worker.outcomes("retry")) == 2
+    dead = {message["body"]: message["attributes"] for message in queue.dlq_messages()}
+    for body, error in missing.items():
+        assert dead[body]["alligator-error"].startswith(error), dead[body]
+        assert dead[body]["alligator-attempts"] == "2"
 
 
 def test_concurrency_4_runs_four_slow_tasks_at_once(queue, workers, tmp_path):
@@ -203,7 +229,7 @@ def test_draining_200_tasks_costs_at_most_035_requests_per_task(queue, proxy, at
     # (sends, receives, deletes, queue lookups) is at most 0.35 per task
     assert seen == {Action.ACK: 200}
     assert all(tasks.calls[key] == 1 for key in keys)
-    assert queue.empty()
+    assert queue.empty(), queue.counts()
     per_task = proxy.requests / len(keys)
     assert per_task <= 0.35, dict(proxy.counts)
     gator.backend.close()

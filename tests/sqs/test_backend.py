@@ -9,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from alligator import Gator
 from alligator.backends.base import (
     ATTEMPTS_ATTRIBUTE,
     ERROR_ATTRIBUTE,
     FAILED_AT_ATTRIBUTE,
     SIGNATURE_ATTRIBUTE,
+    Lookup,
     Outgoing,
 )
 from alligator.exceptions import (
@@ -297,16 +299,24 @@ def test_release_makes_messages_visible_at_once(backend):
     assert sorted(m.body for m in receive_all(backend)) == sorted(str(i) for i in range(12))
 
 
-def test_extend_keeps_messages_hidden(queue_dsn):
-    # Given a lease of 0 seconds: received messages are visible again at once
-    backend = SQSBackend(queue_dsn + "&visibility_timeout=0")
+def test_extend_moves_the_lease_both_ways(backend):
+    # Given two received messages
     backend.send_many([Outgoing("a"), Outgoing("b")])
     held = receive_all(backend, limit=2)
     assert len(held) == 2
-    # When
-    backend.extend(held, seconds=300)
-    # Then
+    # When their lease is cut to nothing, they are visible again at once
+    backend.extend(held, seconds=0)
+    again = receive_all(backend, limit=2)
+    assert sorted(m.body for m in again) == ["a", "b"]
+    # and when it is extended, they stay hidden
+    backend.extend(again, seconds=300)
     assert backend.receive(max_messages=10, wait_seconds=0) == []
+
+
+def test_a_visibility_timeout_of_0_is_refused(queue_dsn):
+    # Every task would run twice: refused at construction, naming the option
+    with pytest.raises(ConfigurationError, match="visibility_timeout must be between 1"):
+        SQSBackend(queue_dsn + "&visibility_timeout=0")
 
 
 # -- the dead-letter queue -----------------------------------------------------
@@ -425,9 +435,14 @@ def test_stats_size_and_purge(backend):
     assert backend.size() == 0
 
 
-def test_take_is_not_supported(backend):
+def test_sqs_cannot_look_up_by_task_id(queue_dsn):
+    # SQS is no ``Lookup``: 1.0's get and a store-less cancel say why
+    gator = Gator(queue_dsn)
+    assert not isinstance(gator.queue, Lookup)
     with pytest.raises(NotSupportedError, match="status store"):
-        backend.take("some-task-id")
+        gator.get("some-task-id")
+    with pytest.raises(NotSupportedError, match="status store"):
+        gator.cancel("some-task-id")
 
 
 def test_threads_share_one_queue_lookup(queue_dsn, proxy):

@@ -69,7 +69,7 @@ def test_defaults_and_no_network_at_construction():
     assert backend.wait_time == 20
     assert backend.batch_size == 10
     assert backend.max_delay_seconds == 900
-    assert (backend.backoff.base, backend.backoff.maximum) == (5, 3600)
+    assert (backend.settings.backoff.base, backend.settings.backoff.maximum) == (5, 3600)
     assert backend.client.meta.region_name == "eu-west-1"
     assert backend.client.meta.endpoint_url == "http://127.0.0.1:9"
     backend.close()
@@ -87,7 +87,7 @@ def test_every_option_is_read():
     # The DSN's visibility timeout needs no request.
     assert backend.visibility_timeout == 90
     assert backend.payload_bucket == "my-bucket"
-    assert (backend.backoff.base, backend.backoff.maximum) == (2, 60)
+    assert (backend.settings.backoff.base, backend.settings.backoff.maximum) == (2, 60)
     assert backend.settings.create is True
     assert backend.settings.dlq is not None and backend.settings.dlq.fifo
 

@@ -32,12 +32,12 @@ def keys(s3, bucket):
 
 
 def test_small_bodies_stay_in_the_message(offloading):
-    assert offloading.offload("small") == ("small", {})
+    assert offloading.payloads.offload("small") == ("small", {})
 
 
 def test_big_body_goes_to_s3_and_comes_back(offloading, s3, bucket):
     # When
-    body, attributes = offloading.offload(BIG)
+    body, attributes = offloading.payloads.offload(BIG)
     # Then the body is the extended client's pointer, with the byte size
     kind, where = json.loads(body)
     assert kind == POINTER_CLASS
@@ -48,12 +48,12 @@ def test_big_body_goes_to_s3_and_comes_back(offloading, s3, bucket):
     offloading.send_many([Outgoing(body, attributes=attributes)])
     [message] = offloading.receive(max_messages=1, wait_seconds=0)
     assert message.attributes == attributes
-    assert offloading.load(message.body) == BIG
+    assert offloading.payloads.load(message.body) == BIG
 
 
 def test_ack_deletes_the_payload_unless_kept(offloading, s3, bucket):
-    kept, _ = offloading.offload(BIG)
-    dropped, _ = offloading.offload(BIG + "!")
+    kept, _ = offloading.payloads.offload(BIG)
+    dropped, _ = offloading.payloads.offload(BIG + "!")
     offloading.send_many([Outgoing(kept), Outgoing(dropped)])
     by_body = {m.body: m for m in offloading.receive(max_messages=2, wait_seconds=0)}
     # When
@@ -67,7 +67,7 @@ def test_too_big_without_a_bucket(queue_dsn):
     backend = SQSBackend(queue_dsn)
     size = backend.max_message_bytes + 1
     with pytest.raises(PayloadTooLargeError, match="payload_bucket=BUCKET") as caught:
-        backend.offload("x" * size)
+        backend.payloads.offload("x" * size)
     assert f"{size} bytes" in str(caught.value)
     assert "1048576" in str(caught.value)
 
@@ -76,14 +76,14 @@ def test_headroom_is_kept_for_attributes(queue_dsn):
     # A body just under 1 MiB would not survive a signature or a DLQ reason.
     backend = SQSBackend(queue_dsn)
     with pytest.raises(PayloadTooLargeError):
-        backend.offload("x" * (backend.max_message_bytes - 100))
+        backend.payloads.offload("x" * (backend.max_message_bytes - 100))
 
 
 def test_load_leaves_ordinary_bodies_alone(backend):
     body = '{"task_id": "t", "retries": 0, "async": true}'
-    assert backend.load(body) is body
-    assert backend.load('["not", "a pointer"]') == '["not", "a pointer"]'
-    assert backend.load("[oops") == "[oops"
+    assert backend.payloads.load(body) is body
+    assert backend.payloads.load('["not", "a pointer"]') == '["not", "a pointer"]'
+    assert backend.payloads.load("[oops") == "[oops"
 
 
 @pytest.mark.parametrize(
@@ -95,17 +95,25 @@ def test_load_leaves_ordinary_bodies_alone(backend):
         (json.dumps([POINTER_CLASS, {"s3BucketName": "b", "s3Key": ""}]), "s3Key"),
     ],
 )
-def test_bad_pointers_are_poison(backend, body, problem):
+def test_bad_pointers_are_poison(offloading, body, problem):
     with pytest.raises(PoisonMessageError, match=problem):
-        backend.load(body)
+        offloading.payloads.load(body)
 
 
-def test_missing_payload_is_poison(backend, bucket):
+def test_missing_payload_is_poison(offloading, bucket):
     with pytest.raises(PoisonMessageError, match="does not exist"):
-        backend.load(make_pointer(bucket, "gone"))
+        offloading.payloads.load(make_pointer(bucket, "gone"))
 
 
-def test_legacy_pointer_is_read(backend, s3, bucket):
+def test_a_pointer_is_followed_only_into_the_own_bucket(offloading, backend, bucket):
+    # Another bucket, or no bucket configured: poison, before any S3 call
+    with pytest.raises(PoisonMessageError, match="not this consumer's payload_bucket"):
+        offloading.payloads.load(make_pointer("someone-elses", "k"))
+    with pytest.raises(PoisonMessageError, match="has no payload_bucket"):
+        backend.payloads.load(make_pointer(bucket, "k"))
+
+
+def test_legacy_pointer_is_read(offloading, s3, bucket):
     s3.put_object(Bucket=bucket, Key="old", Body=b"from java")
     legacy = json.dumps(
         [
@@ -113,7 +121,7 @@ def test_legacy_pointer_is_read(backend, s3, bucket):
             {"s3BucketName": bucket, "s3Key": "old"},
         ]
     )
-    assert backend.load(legacy) == "from java"
+    assert offloading.payloads.load(legacy) == "from java"
 
 
 @contextmanager
@@ -140,7 +148,7 @@ def test_interoperates_with_the_aws_extended_client(offloading, bucket, sqs_endp
     with extended_client(sqs_endpoint, bucket) as theirs:
         url = offloading.queue_url
         # Given a message we offloaded, the extended client reads it
-        body, attributes = offloading.offload(BIG)
+        body, attributes = offloading.payloads.offload(BIG)
         offloading.send_many([Outgoing(body, attributes=attributes)])
         response = theirs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])
         [message] = response["Messages"]
@@ -151,4 +159,4 @@ def test_interoperates_with_the_aws_extended_client(offloading, bucket, sqs_endp
         theirs.send_message(QueueUrl=url, MessageBody="from the extended client")
         [ours] = offloading.receive(max_messages=1, wait_seconds=0)
         assert "ExtendedPayloadSize" in ours.attributes
-        assert offloading.load(ours.body) == "from the extended client"
+        assert offloading.payloads.load(ours.body) == "from the extended client"

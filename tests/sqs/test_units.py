@@ -13,8 +13,9 @@ from alligator.backends.base import (
     ERROR_ATTRIBUTE,
     FAILED_AT_ATTRIBUTE,
     SIGNATURE_ATTRIBUTE,
-    Backend,
     Outgoing,
+    Queue,
+    QueueAdmin,
 )
 from alligator.exceptions import ConfigurationError
 from alligator.sqs import SQSBackend, _batches
@@ -135,7 +136,29 @@ def test_failed_deletes_are_retried_and_gone_ones_are_not(backend, caplog):
     assert [m.body for m in backend.receive(max_messages=10, wait_seconds=0)] == []
 
 
-def test_it_is_a_backend():
-    # visibility_timeout from the DSN: the protocol check makes no request
+def test_it_has_every_member_of_the_backend_protocols():
+    # Checked on the class, so no property makes a request
+    members = set()
+    for protocol in (Queue, QueueAdmin):
+        members |= {name for name in vars(protocol) if not name.startswith("_")}
+        members |= set(getattr(protocol, "__annotations__", {}))
+    missing = sorted(
+        name
+        for name in members
+        if not hasattr(SQSBackend, name)
+        and name
+        not in (
+            "queue_name",
+            "blocking",
+            "fifo",
+            "wait_time",
+            "batch_size",
+            "max_delay_seconds",
+            "payloads",
+        )
+    )
+    assert missing == []
     backend = SQSBackend("sqs://us-east-1/q?visibility_timeout=30")
-    assert isinstance(backend, Backend)
+    for name in ("queue_name", "fifo", "wait_time", "batch_size", "max_delay_seconds", "payloads"):
+        assert hasattr(backend, name)
+    backend.close()

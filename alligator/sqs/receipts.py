@@ -1,4 +1,5 @@
-"""The consuming half of ``SQSBackend``: leases on received messages.
+"""``Receipts``: the consuming half of ``SQSBackend``, leases on received
+messages (composed by the backend, not mixed in).
 
 ``receive`` long-polls; ``ack`` deletes (batched, failed entries re-sent);
 ``retry``, ``release`` and ``extend`` move a message's visibility, which
@@ -20,46 +21,55 @@ from botocore.exceptions import ClientError
 
 from .._aws import error_code
 from ..backends.base import Received
-from ..exceptions import AlligatorException
-from ..retries import MAX_VISIBILITY_SECONDS
+from ..limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_SECONDS, MAX_WAIT_SECONDS
 from . import _batches
 from ._errors import GONE_CODES, TOO_LONG_CODE, translate_errors
-from ._settings import MAX_BATCH_ENTRIES, MAX_WAIT_SECONDS
-from .payload import parse_pointer
+from ._queues import QueueResolver
+from ._settings import SQSSettings
+from .messages import SYSTEM_ATTRIBUTES, from_api
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    from ._queues import QueueResolver
-    from ._settings import SQSSettings
-    from .payload import PayloadStore
+    from .payload import SQSPayloads
 
 log = logging.getLogger("alligator")
 
-#: System attributes read with every message.
-SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId"]
 
+class Receipts:
+    """Receive, ack, retry, release, extend and dead-letter on one queue.
 
-class SQSConsumer:
-    """Mixed into ``SQSBackend``; uses its client, queue and payload store."""
+    Args:
+        client: the boto3 SQS client.
+        settings: the validated DSN.
+        queues: finds the queue's and the DLQ's URLs.
+        payloads: removes a deleted message's S3 object.
+    """
 
-    client: Any
-    region: str
-    settings: SQSSettings
-    _queues: QueueResolver
-    _payloads: PayloadStore
-    _system_attributes_param: str
+    def __init__(
+        self, client: Any, settings: SQSSettings, queues: QueueResolver, payloads: SQSPayloads
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.region = settings.region
+        self._queues = queues
+        self._payloads = payloads
+        members = client.meta.service_model.operation_model("ReceiveMessage").input_shape.members
+        # Older botocore has only the deprecated AttributeNames.
+        self._system_attributes_param = (
+            "MessageSystemAttributeNames"
+            if "MessageSystemAttributeNames" in members
+            else "AttributeNames"
+        )
 
     @property
-    def queue_url(self) -> str:  # pragma: no cover - defined by SQSBackend
-        raise NotImplementedError
+    def queue_url(self) -> str:
+        return self._queues.queue_url()
 
     @property
-    def dlq_url(self) -> str | None:  # pragma: no cover - defined by SQSBackend
-        raise NotImplementedError
+    def dlq_url(self) -> str | None:
+        return self._queues.dlq_url()
 
-    def _translate(self) -> AbstractContextManager[None]:  # pragma: no cover
-        raise NotImplementedError
+    def _translate(self) -> Any:
+        return translate_errors(self.settings.queue_name, self.region)
 
     def receive(self, *, max_messages: int, wait_seconds: int) -> list[Received]:
         """Long-poll for up to ``max_messages`` (1-10) messages, each leased
@@ -75,7 +85,7 @@ class SQSConsumer:
             params["VisibilityTimeout"] = self.settings.visibility_timeout
         with self._translate():
             response = self.client.receive_message(**params)
-        return [_received(message) for message in response.get("Messages", [])]
+        return [from_api(message) for message in response.get("Messages", [])]
 
     def ack(self, messages: Sequence[Received], *, keep_payload: bool = False) -> None:
         """Delete messages (``DeleteMessageBatch``, 10 a request), then their
@@ -90,12 +100,7 @@ class SQSConsumer:
         if keep_payload:
             return
         for message in deleted:
-            try:
-                pointer = parse_pointer(message.body)
-            except AlligatorException:
-                continue
-            if pointer is not None:
-                self._payloads.delete(*pointer)
+            self._payloads.delete(message.body)
 
     def retry(self, message: Received, *, delay_seconds: int) -> None:
         """Make a message visible again after ``delay_seconds`` (at most 12 h),
@@ -223,17 +228,3 @@ class SQSConsumer:
                     failure.get("Message"),
                 )
         return done, refused
-
-
-def _received(message: Mapping[str, Any]) -> Received:
-    system = message.get("Attributes", {})
-    sent = system.get("SentTimestamp")
-    return Received(
-        body=message["Body"],
-        message_id=message["MessageId"],
-        receipt=message["ReceiptHandle"],
-        attempt=int(system.get("ApproximateReceiveCount", 1)),
-        attributes=_batches.decode_attributes(message.get("MessageAttributes", {})),
-        sent_at=int(sent) / 1000 if sent else None,
-        group=system.get("MessageGroupId"),
-    )

@@ -1,0 +1,147 @@
+"""Time limits for runs on threads: ``TimeLimitExceeded`` raised inside the
+task's own thread at its limit.
+
+CPython can raise an exception in another thread
+(``PyThreadState_SetAsyncExc``); it takes effect at that thread's next
+Python instruction, so it stops a loop or a ``time.sleep`` between steps, not
+a C call that never returns. The one ``Watchdog`` thread keeps every armed
+limit and fires each at its deadline; a caller that needs to go on without
+the stuck thread (the worker's thread pool refills the slot) passes
+``on_expire``.
+
+The exception must never go off outside the run it was aimed at, so arming,
+firing and disarming are serialised on one lock, and disarming clears an
+exception that was set but not yet raised.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from ..exceptions import TimeLimitExceeded
+
+# Two prototypes of one C function: one sets an exception *class* (CPython
+# 3.11 takes no instance there), one passes NULL, which clears it.
+_SIGNATURE = ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+_raise_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(_SIGNATURE)
+_clear_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(_SIGNATURE)
+
+
+class Limit:
+    """One armed limit; a context manager around the run it guards.
+
+    Example:
+        >>> with WATCHDOG.arm(30) as limit:
+        ...     task.run()
+        >>> limit.fired
+        False
+    """
+
+    def __init__(
+        self,
+        watchdog: Watchdog,
+        seconds: float,
+        thread_id: int,
+        on_expire: Callable[[], object] | None,
+    ) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.thread_id = thread_id
+        self.on_expire = on_expire
+        self.fired = False
+        self.done = False
+        self._watchdog = watchdog
+
+    def __enter__(self) -> Limit:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        self.disarm()
+        # The limit's own exception ends here, as the run's failure; the
+        # caller reads ``fired``.
+        return kind is not None and issubclass(kind, TimeLimitExceeded) and self.fired
+
+    def disarm(self) -> None:
+        """Stop the limit; clears an exception set but not yet raised."""
+        while True:
+            try:
+                self._watchdog._disarm(self)
+                return
+            except TimeLimitExceeded:
+                # Set just before we took the lock, raised just after: this
+                # very exception is the one being cleared; go round again.
+                continue
+
+    def error(self) -> TimeLimitExceeded:
+        """The failure to report for a run that went past this limit."""
+        return TimeLimitExceeded(f"the run went past its time limit of {self.seconds:g} s")
+
+
+class Watchdog:
+    """Fires armed limits at their deadlines from one daemon thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: list[tuple[float, int, Limit]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(
+        self,
+        seconds: float,
+        *,
+        thread_id: int | None = None,
+        on_expire: Callable[[], object] | None = None,
+    ) -> Limit:
+        """A limit of ``seconds`` on the calling thread (or ``thread_id``)."""
+        limit = Limit(self, seconds, thread_id or threading.get_ident(), on_expire)
+        with self._lock:
+            heapq.heappush(self._heap, (limit.deadline, next(self._order), limit))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="time-limits", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return limit
+
+    def _disarm(self, limit: Limit) -> None:
+        with self._lock:
+            limit.done = True
+            if limit.fired:
+                _clear_in(limit.thread_id, None)  # what was set but not yet raised
+
+    def _loop(self) -> None:
+        while True:
+            expired: list[Limit] = []
+            with self._lock:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    limit = heapq.heappop(self._heap)[2]
+                    if not limit.done:
+                        limit.fired = True
+                        _raise_in(limit.thread_id, TimeLimitExceeded)
+                        expired.append(limit)
+                if not expired:
+                    timeout = self._heap[0][0] - now if self._heap else None
+                    self._wake.wait(timeout)
+                    continue
+            for limit in expired:
+                if limit.on_expire is not None:
+                    limit.on_expire()
+
+
+#: The process's one watchdog.
+WATCHDOG = Watchdog()
