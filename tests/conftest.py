@@ -43,3 +43,14 @@ def _fresh_task_state():
     tasks.calls.clear()
     tasks.hook_log.clear()
     yield
+
+
+def pytest_collection_modifyitems(config, items):
+    """``ALLIGATOR_TEST_SQS_ENDPOINT`` points ``sqs_endpoint`` at LocalStack
+    or real SQS: tests that depend on moto itself (they patch its internals
+    in this process) cannot run there."""
+    if os.environ.get("ALLIGATOR_TEST_SQS_ENDPOINT", "").strip():
+        skip = pytest.mark.skip(reason="moto_only: ALLIGATOR_TEST_SQS_ENDPOINT is not moto")
+        for item in items:
+            if item.get_closest_marker("moto_only"):
+                item.add_marker(skip)
