@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
+# The package with its user extras, and the project's own toolchain from
+# pyproject's [dependency-groups] (pip >= 25.1 reads them with --group).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[sqs,test]'
+	$(BIN)/pip install -q --upgrade 'pip>=25.1'
+	$(BIN)/pip install -q -e '.[sqs,test]' --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,9 +26,9 @@ test: lint
 
 # Benchmarks run on demand, never in `make test` (see bench/README.md).
 bench: $(STAMP)
-	$(BIN)/pip install -q -e '.[bench]'
+	$(BIN)/pip install -q --group bench
 	$(BIN)/python bench/drain.py
 	$(BIN)/python bench/peers.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -8,8 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .constants import (
     ALL,
     CANCELED,
@@ -39,11 +38,6 @@ from .gator import Gator, Options
 from .status import TaskState
 from .tasks import Task
 from .worker import Worker
-
-try:
-    __version__ = version("alligator")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "ALL",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,10 +35,18 @@ BAD_CREDENTIAL_CODES = frozenset(
 ACCESS_DENIED_CODES = frozenset(
     {"AccessDenied", "AccessDeniedException", "KMS.AccessDeniedException"}
 )
-#: How many times botocore tries one request (throttling, 5xx, resets).
+#: How many times botocore retries one request (throttling, 5xx, resets);
+#: botocore's ``max_attempts`` option counts the retries, not the first try.
 MAX_ATTEMPTS = 8
 #: Seconds to open a connection; a dead endpoint should fail fast.
 CONNECT_TIMEOUT_SECONDS = 5
+#: The first requests to a queue (resolving its URL at start-up) are retried
+#: only this often (botocore's ``max_attempts`` counts retries: one retry is
+#: two attempts), with a shorter connect timeout: an unreachable endpoint or
+#: a region with no endpoint is a mistake to report in seconds, not a
+#: transient fault to retry for a minute. Later requests retry as usual.
+PROBE_RETRIES = 1
+PROBE_CONNECT_TIMEOUT_SECONDS = 2
 #: HTTP connections kept per client. Worker threads ack, retry and extend
 #: while others long-poll; connections open lazily, so a roomy pool costs
 #: nothing until it is used.
@@ -53,7 +62,12 @@ def error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def client_config(read_timeout_seconds: int, *, max_attempts: int = MAX_ATTEMPTS) -> Any:
+def client_config(
+    read_timeout_seconds: int,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS,
+) -> Any:
     """The botocore configuration for alligator's clients.
 
     ``read_timeout_seconds`` must exceed the longest long poll, or every
@@ -63,7 +77,7 @@ def client_config(read_timeout_seconds: int, *, max_attempts: int = MAX_ATTEMPTS
 
     return Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        connect_timeout=connect_timeout_seconds,
         read_timeout=read_timeout_seconds,
         max_pool_connections=POOL_CONNECTIONS,
     )
@@ -82,17 +96,61 @@ def is_loopback(endpoint_url: str | None) -> bool:
         return False
 
 
-def session_for(endpoint_url: str | None) -> Any:
+def effective_endpoint(endpoint_url: str | None, service: str = "sqs") -> str | None:
+    """The endpoint a client of ``service`` will use: ``endpoint_url``, else
+    boto3's environment variables (``AWS_ENDPOINT_URL_SQS``, then
+    ``AWS_ENDPOINT_URL``), else None (AWS's own)."""
+    if endpoint_url:
+        return endpoint_url
+    specific = f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}"
+    return os.environ.get(specific) or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def session_for(endpoint_url: str | None, service: str = "sqs") -> Any:
     """A boto3 session; with dummy credentials for a loopback endpoint when
     none are configured (moto and LocalStack take any). No other endpoint
-    ever gets them: real AWS must use the user's own credentials."""
+    ever gets them: real AWS must use the user's own credentials.
+
+    Example:
+        >>> session_for("http://127.0.0.1:5000").client("sqs", region_name="us-east-1")
+
+    Args:
+        endpoint_url: the endpoint the session's clients are given, if any.
+        service: the service whose environment variable (``AWS_ENDPOINT_URL_SQS``)
+            names the endpoint when ``endpoint_url`` is None.
+    """
     import boto3
 
     session = boto3.session.Session()
-    if is_loopback(endpoint_url) and session.get_credentials() is None:
-        log.info("no AWS credentials configured: using dummy ones for %s", endpoint_url)
+    endpoint = effective_endpoint(endpoint_url, service)
+    if is_loopback(endpoint) and session.get_credentials() is None:
+        log.info("no AWS credentials configured: using dummy ones for %s", endpoint)
         session = boto3.session.Session(**DUMMY_CREDENTIALS)
     return session
+
+
+@contextmanager
+def unreachable_is_configuration(
+    client: Any, region: str, endpoint_url: str | None
+) -> Iterator[None]:
+    """At start-up only: a connection that cannot be opened becomes a
+    one-line ``ConfigurationError`` (a wrong ``endpoint_url``, a server not
+    started, a region with no endpoint). Never use it around run-time
+    calls, where a connection error is transient and must not stop a worker.
+    """
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    try:
+        yield
+    except BotoConnectionError as exc:
+        where = getattr(getattr(client, "meta", None), "endpoint_url", None) or endpoint_url
+        if endpoint_url:
+            hint = "is the server running, and is endpoint_url in the DSN right?"
+        elif effective_endpoint(None):
+            hint = "is the server running, and is AWS_ENDPOINT_URL_SQS (or AWS_ENDPOINT_URL) right?"
+        else:
+            hint = f"is {region!r} the right region (sqs://REGION/QUEUE), and is the network up?"
+        raise ConfigurationError(f"cannot connect to SQS at {where}: {hint}") from exc
 
 
 @contextmanager

@@ -19,8 +19,10 @@ DUMMY_AWS_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-#: What to install for moto's server.
-INSTALL_HINT = "pip install 'alligator[local]'"
+#: What to install for moto's server: the extra for local development and
+#: tests. (With alligator 2 installed, pip adds the extra's packages; it does
+#: not replace alligator with the 1.0 package of the same name.)
+INSTALL_HINT = "pip install 'alligator[test]'"
 
 
 def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
@@ -33,14 +35,15 @@ def start_moto(port: int = 0, host: str = "127.0.0.1") -> tuple[Any, str]:
         ConfigurationError: moto is not installed, the port is out of range,
             or it cannot be bound (busy, or not allowed).
     """
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"port must be 0-65535, not {port}")
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:
         raise ConfigurationError(
-            f"the embedded SQS endpoint needs moto's server: {INSTALL_HINT}"
+            f"the embedded SQS endpoint needs moto's server, which the extra "
+            f"alligator[test] brings: {INSTALL_HINT}"
         ) from exc
-    if not 0 <= port <= 65535:
-        raise ConfigurationError(f"port must be 0-65535, not {port}")
     # moto's server logs every request through werkzeug.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _check_bindable(host, port)

@@ -7,6 +7,7 @@ Backends are imported lazily, so the core never needs boto3.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -78,19 +79,47 @@ class DSN:
             )
 
 
+#: A URL scheme (RFC 3986): a letter, then letters, digits, ``+``, ``-`` or ``.``.
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+EXAMPLES = "e.g. sqs://us-east-1/QUEUE, locmem:// or sqlite:///path/to/queue.db"
+
+
+def _malformed(dsn: str, head: re.Match[str] | None) -> str:
+    """Name what is wrong with a DSN that is not ``scheme://...``.
+
+    A scheme followed by a garbled separator (``sqs:/us-east-1/q``,
+    ``sqs//us-east-1/q``, ``sqs:us-east-1/q``) gets the corrected DSN.
+    """
+    after = dsn[head.end() :] if head else ""
+    garbled = re.match(r"(:?/*)", after)
+    separator = garbled.group(1) if garbled else ""
+    if head is None or not separator or separator == "/":
+        return f"malformed DSN {dsn!r}: expected scheme://..., {EXAMPLES}"
+    scheme = head.group(0)
+    rest = after[len(separator) :]
+    if scheme.lower() == "sqlite":  # its path may start with a slash
+        hint = "sqlite:///absolute/path.db or sqlite://relative/path.db"
+    else:
+        hint = f"{scheme}://{rest}"
+    return (
+        f"malformed DSN {dsn!r}: the scheme {scheme!r} must be followed by '://', "
+        f"not {separator!r}; did you mean {hint}?"
+    )
+
+
 def parse_dsn(dsn: str) -> DSN:
     """Parse ``dsn`` into a ``DSN``.
 
     Raises:
-        ConfigurationError: the string is not ``scheme://...`` or repeats an
-            option.
+        ConfigurationError: the string is not ``scheme://...`` (naming a
+            garbled separator such as ``sqs:/``), or repeats an option.
     """
-    if not isinstance(dsn, str) or "://" not in dsn:
-        raise ConfigurationError(
-            f"malformed DSN {dsn!r}: expected scheme://..., e.g. "
-            "sqs://us-east-1/QUEUE, locmem:// or sqlite:///path/to/queue.db"
-        )
-    scheme, rest = dsn.split("://", 1)
+    if not isinstance(dsn, str):
+        raise ConfigurationError(f"malformed DSN {dsn!r}: expected a string, {EXAMPLES}")
+    head = SCHEME.match(dsn)
+    if head is None or not dsn[head.end() :].startswith("://"):
+        raise ConfigurationError(_malformed(dsn, head))
+    scheme, rest = head.group(0), dsn[head.end() + 3 :]
     scheme = scheme.lower()
     location, _, query = rest.partition("?")
     pairs = parse_qsl(query, keep_blank_values=True)

@@ -10,7 +10,10 @@ for real, with no moto fixtures of your own::
         assert task.status == SUCCESS
 
 - ``sqs_endpoint`` (session fixture): moto's SQS server on a free loopback
-  port; its URL.
+  port; its URL. With ``ALLIGATOR_TEST_SQS_ENDPOINT`` set (for example
+  ``http://localhost:4566`` for LocalStack, or
+  ``https://sqs.us-east-1.amazonaws.com`` for real SQS, with your own
+  credentials), that URL instead, and moto is neither started nor needed.
 - ``sqs_gator`` (fixture): a ``Gator`` on a fresh queue with its DLQ.
 - ``drain(gator)``: runs what is queued through the worker's own
   per-message path; returns the finished tasks.
@@ -18,12 +21,16 @@ for real, with no moto fixtures of your own::
 - ``make_queue(endpoint)``: a fresh queue and DLQ; returns the DSN.
 
 moto and alligator's worker are imported only when used, so importing this
-module (which pytest does for every run) costs next to nothing.
+module (which pytest does for every run) costs next to nothing. Without
+moto installed, ``sqs_endpoint`` fails with one line naming the extra
+(``pip install 'alligator[test]'``).
+
+Queues are made in us-east-1 (``TEST_REGION``): moto and LocalStack take any
+region, and real SQS must be its us-east-1 endpoint.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from functools import lru_cache
@@ -31,51 +38,55 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._moto import DUMMY_AWS_ENVIRONMENT  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:
     from .backends.base import Received
     from .gator import Gator
     from .outcome import Outcome
     from .tasks import Task
 
-#: Dummy credentials and region for moto; set only where none are set, and
-#: removed again when the session ends.
-DUMMY_AWS_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 #: The region the helpers create queues in.
 TEST_REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
 def sqs_endpoint() -> Iterator[str]:
-    """moto's SQS (and S3) server on a free loopback port; yields its URL.
+    """moto's SQS (and S3, DynamoDB) server on a free loopback port, or
+    ``ALLIGATOR_TEST_SQS_ENDPOINT`` when set; yields its URL.
 
     Example:
         >>> def test_queue(sqs_endpoint):
         ...     dsn = make_queue(sqs_endpoint)
     """
-    import logging
+    from . import _env
+    from ._moto import dummy_credentials, start_moto
+    from .exceptions import ConfigurationError
 
-    from moto.server import ThreadedMotoServer
-
-    # moto's server logs every request through werkzeug; keep test output
-    # readable.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    added = {key: value for key, value in DUMMY_AWS_ENVIRONMENT.items() if not os.environ.get(key)}
-    os.environ.update(added)
-    # Port 0: the OS picks a free port, with no window for another process
-    # to take it between choosing and binding.
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        for key in added:
-            os.environ.pop(key, None)
+    given = _env.get(_env.TEST_SQS_ENDPOINT)
+    if given is not None:
+        if not given.startswith(("http://", "https://")):
+            pytest.fail(
+                f"{_env.TEST_SQS_ENDPOINT} must be an http:// or https:// URL, not {given!r}",
+                pytrace=False,
+            )
+        yield given.rstrip("/")
+        return
+    with dummy_credentials():
+        try:
+            # Port 0: the OS picks a free port, with no window for another
+            # process to take it between choosing and binding.
+            server, url = start_moto(0)
+        except ConfigurationError as exc:  # moto is not installed
+            missing = str(exc)
+        else:
+            missing = None
+        if missing is not None:  # outside the except: one line, no chain
+            pytest.fail(f"sqs_endpoint: {missing}", pytrace=False)
+        try:
+            yield url
+        finally:
+            server.stop()
 
 
 #: Empty receives ``drain`` tolerates while the queue still says it has
@@ -310,6 +321,8 @@ def _client(service: str, endpoint: str) -> Any:
     """One boto3 client per service and endpoint: making one loads the
     service model, which costs more than the calls a test makes with it.
     boto3 clients are thread-safe."""
-    import boto3
+    from ._aws import session_for
 
-    return boto3.session.Session().client(service, region_name=TEST_REGION, endpoint_url=endpoint)
+    return session_for(endpoint, service).client(
+        service, region_name=TEST_REGION, endpoint_url=endpoint
+    )

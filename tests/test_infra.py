@@ -1,4 +1,5 @@
-"""Tests for infra/: the CloudFormation template, and the Lambda zip builder.
+"""Tests for infra/: the CloudFormation template, and the Lambda zip builder
+(``alligator lambda-zip``, and ``infra/build_lambda.py`` for a checkout).
 
 The template is linted with cfn-lint and created on moto's CloudFormation
 (in-process, no network). moto builds the queues, IAM roles, the Lambda
@@ -10,15 +11,19 @@ those are checked on the template's text instead.
 from __future__ import annotations
 
 import ast
-import importlib.util
+import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+import alligator
+from alligator.cli import main as cli_main
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 TEMPLATES = sorted(INFRA.glob("*.yaml"))
@@ -316,15 +321,7 @@ def test_template_text_covers_what_moto_skips():
     assert "Condition" not in resources["Queue"]
 
 
-# ------------------------------------------------------ build_lambda.py
-def load_build_lambda():
-    """infra/ is not a package: load the script as a module."""
-    spec = importlib.util.spec_from_file_location("build_lambda", INFRA / "build_lambda.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
+# ------------------------------------------- alligator lambda-zip
 @pytest.fixture
 def task_package(tmp_path):
     """A tiny user task package, with bytecode that must not be shipped."""
@@ -336,33 +333,52 @@ def task_package(tmp_path):
     return package
 
 
-def test_build_lambda_zips_alligator_and_the_tasks(tmp_path, task_package):
-    build_lambda = load_build_lambda()
+def test_lambda_zip_zips_alligator_and_the_tasks(tmp_path, task_package, capsys):
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
 
-    assert build_lambda.main([str(task_package), "-o", str(first)]) == 0
-    assert build_lambda.main([str(task_package), "-o", str(second)]) == 0
+    assert cli_main(["lambda-zip", str(task_package), "-o", str(first)]) == 0
+    assert cli_main(["lambda-zip", str(task_package), "-o", str(second)]) == 0
 
     with zipfile.ZipFile(first) as zf:
         names = zf.namelist()
         dates = {info.date_time for info in zf.infolist()}
-    assert "alligator/__init__.py" in names
+        metadata = zf.read(f"alligator-{alligator.__version__}.dist-info/METADATA").decode()
+    assert {"alligator/__init__.py", "alligator/_version.py", "alligator/py.typed"} <= set(names)
     assert {"myapp/__init__.py", "myapp/tasks.py"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith(("boto3/", "botocore/", "tests/"))]
+    assert f"Version: {alligator.__version__}" in metadata
     # Deterministic: sorted entries, fixed timestamps, identical bytes
     assert names == sorted(names)
     assert dates == {(1980, 1, 1, 0, 0, 0)}
     assert first.read_bytes() == second.read_bytes()
+    # And it printed where, with the sha256 for the S3 key
+    digest = hashlib.sha256(first.read_bytes()).hexdigest()
+    assert capsys.readouterr().out.splitlines()[0] == f"{first} sha256={digest}"
 
 
-def test_build_lambda_missing_path_is_a_usage_error(tmp_path, capsys):
-    build_lambda = load_build_lambda()
-
-    code = build_lambda.main([str(tmp_path / "nope"), "-o", str(tmp_path / "x.zip")])
+def test_lambda_zip_missing_path_is_a_usage_error(tmp_path, capsys):
+    code = cli_main(["lambda-zip", str(tmp_path / "nope"), "-o", str(tmp_path / "x.zip")])
 
     assert code == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1
-    assert "task path not found" in error
+    assert error.startswith("alligator: error: task path not found")
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_build_lambda_script_is_the_same_command_from_a_checkout(tmp_path, task_package):
+    # infra/build_lambda.py runs with nothing installed: only the checkout
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    output = tmp_path / "script.zip"
+    result = subprocess.run(
+        [sys.executable, str(INFRA / "build_lambda.py"), str(task_package), "-o", str(output)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert cli_main(["lambda-zip", str(task_package), "-o", str(tmp_path / "cli.zip")]) == 0
+    assert output.read_bytes() == (tmp_path / "cli.zip").read_bytes()

@@ -255,6 +255,7 @@ def atomic_moto(monkeypatch) -> None:
     monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
 
 
+@pytest.mark.moto_only  # atomic_moto patches moto's DynamoDB
 @pytest.mark.parametrize("known", [True, False], ids=["created", "unknown"])
 def test_racing_claims_run_exactly_once(open_store, known, atomic_moto):
     # Given eight consumers, each with its own connection, holding copies

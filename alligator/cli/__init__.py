@@ -43,12 +43,28 @@ class UsageError(AlligatorException):
     """A bad argument the parser could not catch by itself."""
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Each option's default at the end of its help, unless the help says
+    it already or there is none to say (None, a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or action.nargs == 0
+            or any(action.default is nothing for nothing in (None, False, argparse.SUPPRESS))
+            or "default" in text
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with the contract's one-line errors (no usage block), and
     every option's default in its help."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
@@ -99,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alligator",
         description="A task queue for Amazon SQS: run workers, enqueue tasks, operate queues.",
     )
-    parser.add_argument("--version", action="version", version=f"alligator {__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"alligator {__version__}",
+        help="print the version and exit",
+    )
     commands = parser.add_subparsers(metavar="COMMAND", parser_class=Parser)
     worker.add_parsers(commands)
     ops.add_parsers(commands)

@@ -13,7 +13,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .._aws import error_code
+from .._aws import (
+    PROBE_CONNECT_TIMEOUT_SECONDS,
+    PROBE_RETRIES,
+    client_config,
+    error_code,
+    unreachable_is_configuration,
+)
 from ..exceptions import ConfigurationError
 from ..limits import MAX_RETENTION_SECONDS
 from ._errors import MISSING_QUEUE_CODES, translate_errors
@@ -45,11 +51,15 @@ class QueueResolver:
     Args:
         client: the boto3 SQS client.
         settings: the validated DSN.
+        session: the boto3 session ``client`` came from; with it, the first
+            resolution goes through a probe client that gives up on an
+            unreachable endpoint in seconds (``_aws.PROBE_*``).
     """
 
-    def __init__(self, client: Any, settings: SQSSettings) -> None:
+    def __init__(self, client: Any, settings: SQSSettings, session: Any = None) -> None:
         self.client = client
         self.settings = settings
+        self._session = session
         self._lock = threading.RLock()
         self._queue_url: str | None = None
         self._attributes: dict[str, str] | None = None
@@ -73,8 +83,43 @@ class QueueResolver:
         """
         with self._lock:
             if self._queue_url is None:
-                self._queue_url = self._find_or_create()
+                self._queue_url = self._first_resolution()
             return self._queue_url
+
+    def _first_resolution(self) -> str:
+        """``_find_or_create`` through the probe client first: a connection
+        that cannot be opened is a ``ConfigurationError`` here, at start-up
+        only. Anything else the probe meets (throttling, a 5xx, a reset) is
+        transient: the queue is then resolved again with the full retries."""
+        client = self.client
+        if self._session is None:
+            with unreachable_is_configuration(
+                client, self.settings.region, self.settings.endpoint_url
+            ):
+                return self._find_or_create()
+        self.client = self._session.client(
+            "sqs",
+            region_name=self.settings.region,
+            endpoint_url=self.settings.endpoint_url,
+            config=client_config(
+                int(client.meta.config.read_timeout),
+                max_attempts=PROBE_RETRIES,
+                connect_timeout_seconds=PROBE_CONNECT_TIMEOUT_SECONDS,
+            ),
+        )
+        try:
+            with unreachable_is_configuration(
+                self.client, self.settings.region, self.settings.endpoint_url
+            ):
+                return self._find_or_create()
+        except ConfigurationError:
+            raise
+        except Exception:
+            pass  # transient: try again below, with the full retries
+        finally:
+            self.client.close()
+            self.client = client
+        return self._find_or_create()
 
     def attributes(self) -> dict[str, str]:
         """The queue's ``VisibilityTimeout``, ``RedrivePolicy`` and ``QueueArn``."""

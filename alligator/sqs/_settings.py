@@ -40,7 +40,12 @@ KNOWN_OPTIONS = frozenset(
 #: plus the ``.fifo`` suffix for FIFO queues.
 #: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$|^[A-Za-z0-9_-]{1,75}\.fifo$")
-REGION = re.compile(r"^[a-z0-9-]+$")
+#: The shape of an AWS region: a partition prefix, one or more words, a
+#: number (us-east-1, eu-central-2, us-gov-west-1, cn-north-1,
+#: us-isob-east-1). A shape, not a list: new regions need no release.
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
+#: A region with the queue name glued on: ``us-east-1emails``.
+GLUED_REGION = re.compile(r"^([a-z]{2}(-[a-z]+)+-[0-9])([A-Za-z_-][A-Za-z0-9_.-]*)$")
 QUEUE_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):([^:/]+)$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -93,13 +98,7 @@ def parse_settings(dsn: str | DSN, queue_name: str | None = None) -> SQSSettings
     if parsed.scheme != "sqs":
         raise ConfigurationError(f"not an sqs:// DSN: {parsed.scheme}://")
     parsed.reject_unknown(set(KNOWN_OPTIONS))
-    region = parsed.host
-    if not region:
-        raise ConfigurationError(
-            "the SQS DSN needs a region: sqs://REGION/QUEUE, e.g. sqs://us-east-1/emails"
-        )
-    if not REGION.match(region):
-        raise ConfigurationError(f"malformed AWS region {region!r} in the SQS DSN")
+    region = _region(parsed)
     return SQSSettings(
         dsn=parsed,
         region=region,
@@ -144,6 +143,33 @@ def dlq_name_for(queue_name: str) -> str:
     if queue_name.endswith(".fifo"):
         return queue_name[: -len(".fifo")] + "-dlq.fifo"
     return queue_name + "-dlq"
+
+
+def _region(dsn: DSN) -> str:
+    """The region, which must have a region's shape: ``sqs://emails`` is a
+    queue name without a region, not region "emails" with queue "all"."""
+    region, path = dsn.host, dsn.path.strip("/")
+    if not region:
+        raise ConfigurationError(
+            "the SQS DSN names no region: use sqs://REGION/QUEUE, e.g. sqs://us-east-1/emails"
+        )
+    if REGION.match(region):
+        return region
+    glued = GLUED_REGION.match(region)
+    if glued and not path:
+        raise ConfigurationError(
+            f"{region!r} is not an AWS region: is a '/' missing? "
+            f"sqs://{glued.group(1)}/{glued.group(3)}"
+        )
+    if not path and QUEUE_NAME.match(region):
+        raise ConfigurationError(
+            f"{region!r} is not an AWS region, and the SQS DSN names no queue: "
+            f"use sqs://REGION/QUEUE, e.g. sqs://us-east-1/{region}"
+        )
+    raise ConfigurationError(
+        f"{region!r} is not an AWS region: expected one like us-east-1, eu-central-2 "
+        "or us-gov-west-1 (sqs://REGION/QUEUE)"
+    )
 
 
 def _int(dsn: DSN, key: str, default: int, low: int, high: int) -> int:

@@ -15,9 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
-
-from .._aws import client_config
+from .._aws import client_config, session_for
 from ..backends.base import Outgoing, QueueStats, Received
 from ..dsn import DSN
 from ..exceptions import AlligatorException, ConfigurationError, PayloadTooLargeError
@@ -76,7 +74,7 @@ class SQSBackend:
         self.batch_size = settings.batch_size
         self.max_delay_seconds = 0 if self.fifo else MAX_DELAY_SECONDS
         self.payload_bucket = settings.payload_bucket
-        self._session = boto3.session.Session()
+        self._session = session_for(settings.endpoint_url)
         config = client_config(MAX_WAIT_SECONDS + READ_TIMEOUT_MARGIN_SECONDS)
         self.client: Any = self._session.client(
             "sqs",
@@ -84,7 +82,7 @@ class SQSBackend:
             endpoint_url=settings.endpoint_url,
             config=config,
         )
-        self._queues = QueueResolver(self.client, settings)
+        self._queues = QueueResolver(self.client, settings, self._session)
         self._store = PayloadStore(
             self._session,
             region=settings.region,

@@ -13,11 +13,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .._aws import ACCESS_DENIED_CODES, error_code
+from .._aws import ACCESS_DENIED_CODES, error_code, session_for
 from ._settings import SQSSettings
 
 NAMESPACE = "AWS/SQS"
@@ -52,7 +51,7 @@ class OldestAge:
             connect_timeout=3,
             read_timeout=10,
         )
-        self.client: Any = boto3.session.Session().client(
+        self.client: Any = session_for(settings.endpoint_url, "cloudwatch").client(
             "cloudwatch",
             region_name=settings.region,
             endpoint_url=settings.endpoint_url,

@@ -21,14 +21,20 @@ from contextlib import contextmanager
 from typing import Any
 
 try:
-    import boto3
+    import boto3  # noqa: F401  (the friendly error below)
     from botocore.exceptions import ClientError, NoCredentialsError
 except ImportError as exc:  # pragma: no cover - exercised without boto3
     raise ImportError(
         "alligator's DynamoDB status store needs boto3: pip install 'alligator[sqs]'"
     ) from exc
 
-from .._aws import ACCESS_DENIED_CODES, BAD_CREDENTIAL_CODES, client_config, error_code
+from .._aws import (
+    ACCESS_DENIED_CODES,
+    BAD_CREDENTIAL_CODES,
+    client_config,
+    error_code,
+    session_for,
+)
 from ..constants import TaskStatus
 from ..dsn import DSN, bool_option, int_option
 from ..exceptions import ConfigurationError
@@ -143,7 +149,7 @@ class DynamoDBStatusStore:
         self.ttl_seconds = 86400 * (ttl_days or 0)
         endpoint_url = dsn.option("endpoint_url")
         try:
-            self.client: Any = boto3.session.Session().client(
+            self.client: Any = session_for(endpoint_url, "dynamodb").client(
                 "dynamodb",
                 region_name=self.region,
                 endpoint_url=endpoint_url,

@@ -20,6 +20,7 @@ from tests.integration import jobs
 from tests.processes import lines, wait_for
 
 
+@pytest.mark.moto_only  # atomic_receives patches moto's SQS
 def test_300_tasks_run_exactly_once_across_two_concurrent_workers(
     queue, workers, tmp_path, atomic_receives
 ):
@@ -208,6 +209,7 @@ def test_an_idle_worker_long_polls_once_per_wait_time(queue, workers, proxy):
     assert fourth - first >= 2.0
 
 
+@pytest.mark.moto_only  # atomic_receives patches moto's SQS
 def test_draining_200_tasks_costs_at_most_035_requests_per_task(queue, proxy, atomic_receives):
     # atomic_receives: the worker's two receivers can otherwise both be
     # handed one message by moto (see the fixture), which real SQS avoids.

@@ -54,7 +54,7 @@ def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
 
 
-@pytest.fixture(params=["sqlite", "sqs"])
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=pytest.mark.moto_only)])
 def setup(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[..., Setup]:
     """``setup(**queue_options)``: a fresh queue and store for one test.
     Retries and polls of busy or waiting tasks come after 1 s."""
