@@ -109,7 +109,7 @@ def test_every_client_works_on_a_loopback_endpoint_without_credentials(
     assert gator.len() == 1
     [received] = gator.backend.receive(max_messages=1, wait_seconds=0)
     assert task.task_id not in received.body  # a pointer to S3
-    assert task.task_id in gator.backend.load(received.body)
+    assert task.task_id in gator.backend.payloads.load(received.body)
     assert gator.status(task.task_id).task_id == task.task_id
     # And CloudWatch answered (moto has no datapoint), rather than refusing
     age, note = OldestAge(gator.backend.settings).read()
