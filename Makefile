@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dashboard's browser test drives Debian's Chromium through its own
+# chromedriver: nothing is downloaded at test time.
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[sqs,test]'
+	$(BIN)/pip install -q -e '.[sqs,dashboard,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,8 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(CHROMEDRIVER)
 	$(BIN)/python -m pytest -n 2 -q
+
+$(CHROMEDRIVER):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
 
 # Benchmarks run on demand, never in `make test` (see bench/README.md).
 bench: $(STAMP)
