@@ -13,6 +13,7 @@ import collections
 import datetime
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +35,9 @@ from alligator.cli import main
 from alligator.constants import FAILED, SUCCESS
 from alligator.ops import dlq as dlq_ops
 from alligator.ops import open_backend
+from alligator.ops import redrive as redrive_ops
 from alligator.ops.stats import StatsReader, human_seconds, show
+from alligator.ops.table import width
 from alligator.outcome import Action
 from alligator.sqs import SQSBackend
 from alligator.testing import make_queue
@@ -116,10 +119,12 @@ def test_stats_for_people(capsys, dsn, gator):
     gator.task(tasks.add, 1, 1)
     code, out, _ = run_cli(capsys, "stats", dsn)
     assert code == 0
-    lines = out.splitlines()
-    assert lines[0].startswith("queue       all   (")
-    assert lines[1:5] == ["visible     1", "in flight   0", "delayed     0", "DLQ depth   0"]
-    assert lines[5].startswith("oldest age  ") and "(from the queue itself)" in lines[5]
+    when, header, row = out.splitlines()
+    assert when.endswith("Z")
+    assert header == "QUEUE  VISIBLE  IN FLIGHT  DELAYED  DLQ  OLDEST AGE  AGE FROM"
+    assert row.startswith("all          1          0        0    0 ")
+    assert row.endswith("  from the queue itself")
+    assert "\x1b" not in out  # no colour: not a terminal
 
 
 def test_stats_on_sqs_says_why_the_oldest_age_is_unknown(capsys, sqs_endpoint):
@@ -136,7 +141,7 @@ def test_stats_on_sqs_says_why_the_oldest_age_is_unknown(capsys, sqs_endpoint):
     assert report["oldest_age_seconds"] is None
     assert "SQS reports it only to CloudWatch" in report["oldest_age_note"]
     code, out, _ = run_cli(capsys, "stats", dsn)
-    assert "oldest age  n/a   (SQS reports it only to CloudWatch" in out
+    assert "         n/a  SQS reports it only to CloudWatch" in out
 
 
 def test_stats_on_sqs_reads_the_oldest_age_from_cloudwatch(capsys, sqs_endpoint, cloudwatch):
@@ -164,7 +169,7 @@ def test_stats_on_sqs_reads_the_oldest_age_from_cloudwatch(capsys, sqs_endpoint,
     assert report["oldest_age_seconds"] == 185.0
     assert report["oldest_age_note"].startswith("CloudWatch ApproximateAgeOfOldestMessage at ")
     code, out, _ = run_cli(capsys, "stats", dsn)
-    assert "oldest age  3 min 5 s   (CloudWatch" in out
+    assert "  3 min 5 s  CloudWatch ApproximateAgeOfOldestMessage at " in out
 
 
 def test_stats_stops_asking_cloudwatch_once_it_refused(sqs_endpoint, monkeypatch):
@@ -201,7 +206,8 @@ def test_stats_of_a_queue_without_dlq_says_so(capsys, sqs_endpoint):
         capsys, "stats", f"sqs://us-east-1/stats-no-dlq?endpoint_url={sqs_endpoint}"
     )
     assert code == 0
-    assert "DLQ depth   n/a (no dead-letter queue)" in out
+    [row] = out.splitlines()[2:]
+    assert row.split()[:5] == ["stats-no-dlq", "0", "0", "0", "-"]
 
 
 def test_stats_watch_appends_reports_when_not_on_a_terminal(dsn, gator):
@@ -217,8 +223,9 @@ def test_stats_watch_appends_reports_when_not_on_a_terminal(dsn, gator):
     # Then both reports are there, one after the other, no screen clearing
     text = out.getvalue()
     assert "\x1b" not in text
-    assert text.count("queue       all") == 2
-    assert "visible     0" in text and "visible     1" in text
+    assert text.count("QUEUE  VISIBLE") == 2
+    rows = [line for line in text.splitlines() if line.startswith("all ")]
+    assert [row.split()[1] for row in rows] == ["0", "1"]
     assert pauses == [5.0]
 
 
@@ -265,6 +272,79 @@ def test_human_seconds():
         "2 h 4 min",
         "3 d 2 h",
     ]
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a TTY would."""
+
+    def isatty(self):
+        return True
+
+
+def test_stats_of_several_queues_in_aligned_columns(capsys, tmp_path, sqs_endpoint):
+    # Given a sqlite queue with a dead task and an SQS queue with two tasks
+    local = f"sqlite://{tmp_path}/q.db"
+    local_gator = Gator(local)
+    dead_letter(local_gator, 1)
+    remote = make_queue(sqs_endpoint)
+    Gator(remote).task_many([(tasks.add, (1, 1)), (tasks.add, (2, 2))])
+    name = remote.split("/")[3].split("?")[0]
+    # When
+    code, out, err = run_cli(capsys, "stats", local, remote)
+    # Then one row per queue, in the order given, every column aligned
+    assert (code, err) == (0, "")
+    _, header, first, second = out.splitlines()
+    assert first.split()[:5] == ["all", "0", "0", "0", "1"]
+    assert second.split()[:5] == [name, "2", "0", "0", "0"]
+    for title in ("VISIBLE", "IN FLIGHT", "DELAYED", "DLQ", "OLDEST AGE"):
+        end = header.index(title) + len(title)  # numbers are right-aligned
+        assert first[end - 1] != " " and second[end - 1] != " "
+        assert first[end] == " " and second[end] == " "
+
+
+def test_stats_json_is_one_object_per_queue_and_line(capsys, tmp_path):
+    first, second = f"sqlite://{tmp_path}/a.db", f"sqlite://{tmp_path}/b.db"
+    Gator(first).task(tasks.add, 1, 1)
+    Gator(second)
+    code, out, _ = run_cli(capsys, "stats", first, second, "--json")
+    reports = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [report["visible"] for report in reports] == [1, 0]
+    assert reports[1]["oldest_age_note"] == "the queue is empty"
+
+
+def test_stats_is_coloured_on_a_terminal_only(dsn, gator):
+    # Given a queue whose DLQ holds a task (shown red in colour)
+    dead_letter(gator, 1)
+    plain, terminal = io.StringIO(), Terminal()
+    # When shown on a pipe and on a terminal
+    show(StatsReader(open_backend(dsn)), as_json=False, watch=None, out=plain)
+    show(StatsReader(open_backend(dsn)), as_json=False, watch=None, out=terminal)
+    # Then only the terminal gets colour, and the same text once it is removed
+    assert "\x1b" not in plain.getvalue()
+    assert "\x1b[31m1\x1b[0m" in terminal.getvalue()
+    assert "\x1b[1mQUEUE\x1b[0m" in terminal.getvalue()
+    uncoloured = re.sub(r"\x1b\[[0-9;]*m", "", terminal.getvalue())
+    assert uncoloured.splitlines()[1:] == plain.getvalue().splitlines()[1:]
+
+
+def test_stats_without_colour_when_no_color_is_set(dsn, gator, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    terminal = Terminal()
+    show(StatsReader(open_backend(dsn)), as_json=False, watch=None, out=terminal)
+    assert "\x1b" not in terminal.getvalue()
+
+
+def test_stats_of_a_missing_queue_is_one_line_and_exit_2(capsys, tmp_path, dsn, gator):
+    code, out, err = run_cli(capsys, "stats", dsn, f"sqlite://{tmp_path}/nowhere.db")
+    assert (code, out) == (2, "")
+    assert err == f"alligator: error: no queue database at '{tmp_path}/nowhere.db'\n"
+
+
+def test_stats_needs_a_dsn(capsys):
+    code, out, err = run_cli(capsys, "stats")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "required: DSN" in err
 
 
 # -- dlq peek ----------------------------------------------------------------
@@ -356,6 +436,89 @@ def test_peek_and_redrive_need_a_dlq(capsys, sqs_endpoint):
         assert err.count("\n") == 1 and "has no dead-letter queue" in err
 
 
+def test_peek_shows_any_body_a_worker_can_store(capsys, dsn, gator):
+    # Given a DLQ holding a body nested 100000 deep (json raises
+    # RecursionError on it), an empty one and one in no known encoding
+    gator.backend.dlq_backend().send_many(
+        [
+            Outgoing("[" * 100_000, attributes={ERROR_ATTRIBUTE: "PoisonMessageError: too deep"}),
+            Outgoing(""),
+            Outgoing('{"task_id": 1e999999}'),
+        ]
+    )
+    # When peeked at, as a table and as JSON
+    code, out, err = run_cli(capsys, "dlq", "peek", dsn)
+    json_code, json_out, _ = run_cli(capsys, "dlq", "peek", dsn, "--json")
+    # Then all three are listed as poison, nothing failed
+    assert (code, err, json_code) == (0, "", 0)
+    assert out.count("(not a task)") == 3
+    assert "PoisonMessageError: too deep" in out
+    dead = json.loads(json_out)
+    assert [(d["task_id"], d["poison"]) for d in dead] == [(None, True)] * 3
+
+
+def test_peek_escapes_control_characters_from_messages(capsys, dsn, gator):
+    # Given a dead task whose id, callable and error hold CR, ESC and BEL
+    body = json.dumps(
+        {
+            "task_id": "id\rFAKE\x1b[2J",
+            "retries": 0,
+            "async": True,
+            "module": "m\x1b[31m",
+            "callable": "f\x07",
+        }
+    )
+    reason = {ERROR_ATTRIBUTE: "RuntimeError: \x1b]0;pwned\x07 line\rover", ATTEMPTS_ATTRIBUTE: "1"}
+    gator.backend.dlq_backend().send_many([Outgoing(body, attributes=reason)])
+    # When peeked at on a pipe
+    code, out, _ = run_cli(capsys, "dlq", "peek", dsn)
+    # Then no control character reaches the output: each is spelled out
+    assert code == 0
+    assert re.search(r"[\x00-\x08\x0b-\x1f\x7f]", out) is None
+    row = out.splitlines()[1]
+    assert row.startswith("id\\rFAKE\\x1b[2J  m\\x1b[31m.f\\x07")
+    assert row.endswith("RuntimeError: \\x1b]0;pwned\\x07 line\\rover")
+
+
+def test_peek_is_coloured_on_a_terminal_only(capsys, dsn, gator, monkeypatch):
+    dead_letter(gator, 1)
+    gator.backend.dlq_backend().send_many([Outgoing("not a task")])
+    code, out, _ = run_cli(capsys, "dlq", "peek", dsn)
+    assert code == 0 and "\x1b" not in out
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["dlq", "peek", dsn]) == 0
+    text = terminal.getvalue()
+    assert "\x1b[31mRuntimeError: boom 0\x1b[0m" in text  # an error: red
+    assert "\x1b[33m(not a task)\x1b[0m" in text  # poison: yellow
+    # ...and colour never hides an escape: a message's ESC stays spelled out
+    assert re.sub(r"\x1b\[[0-9;]*m", "", text).count("\x1b") == 0
+
+
+def test_peek_columns_stay_aligned_with_wide_characters(capsys, dsn, gator):
+    gator.options(retries=0, task_id="任务-1").task(tasks.fail, "x")
+    gator.options(retries=0, task_id="plain-2").task(tasks.fail, "y")
+    for _ in range(2):
+        gator.pop()
+    _, out, _ = run_cli(capsys, "dlq", "peek", dsn)
+    header, first, second = out.splitlines()[:3]
+    # "任务-1" is 4 characters but takes 6 columns on a terminal
+    column = [width(line[: line.index("tests.tasks.fail")]) for line in (first, second)]
+    assert column == [header.index("CALLABLE")] * 2
+
+
+def test_peek_of_a_missing_queue_is_one_line_and_exit_2(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "dlq", "peek", f"sqlite://{tmp_path}/nowhere.db")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "no queue database" in err
+
+
+def test_peek_limit_must_be_positive(capsys, dsn, gator):
+    code, _, err = run_cli(capsys, "dlq", "peek", dsn, "--limit", "0")
+    assert code == 2
+    assert err.count("\n") == 1 and "must be at least 1" in err
+
+
 # -- dlq redrive -------------------------------------------------------------
 
 
@@ -372,7 +535,7 @@ def test_redrive_moves_tasks_back_without_their_failure_attributes(capsys, tmp_p
     code, out, err = run_cli(capsys, "dlq", "redrive", dsn)
     # Then all three are back in the queue, as sent: signed, no reason
     assert (code, err) == (0, "")
-    assert out == "redrove 3 message(s) from 'all-dlq' to 'all'\n"
+    assert out == "redrove 3 message(s) from 'all-dlq' to 'all', left 0 in 'all-dlq'\n"
     assert gator.backend.dlq_backend().size() == 0
     back = bodies(gator.backend)
     assert len(back) == 3
@@ -387,7 +550,7 @@ def test_redrive_moves_tasks_back_without_their_failure_attributes(capsys, tmp_p
 def test_redrive_limit(capsys, dsn, gator):
     dead_letter(gator, 3)
     code, out, _ = run_cli(capsys, "dlq", "redrive", dsn, "--limit", "2")
-    assert (code, out) == (0, "redrove 2 message(s) from 'all-dlq' to 'all'\n")
+    assert (code, out) == (0, "redrove 2 message(s) from 'all-dlq' to 'all', left 1 in 'all-dlq'\n")
     assert (gator.len(), gator.backend.dlq_backend().size()) == (2, 1)
 
 
@@ -408,7 +571,8 @@ def test_redrive_on_sqs_fifo_keeps_the_group_and_the_s3_payload(capsys, sqs_endp
     code, out, _ = run_cli(capsys, "dlq", "redrive", dsn)
     name = dsn.split("/")[3].split("?")[0]
     dlq_name = name.removesuffix(".fifo") + "-dlq.fifo"
-    assert (code, out) == (0, f"redrove 1 message(s) from {dlq_name!r} to {name!r}\n")
+    summary = f"redrove 1 message(s) from {dlq_name!r} to {name!r}, left 0 in {dlq_name!r}\n"
+    assert (code, out) == (0, summary)
     # Then the queue has it back: same pointer, size attribute and group,
     # no reason; and the S3 object is still there
     [message] = gator.backend.receive(max_messages=10, wait_seconds=1)
@@ -441,7 +605,7 @@ def test_redrive_interrupted_between_send_and_delete_loses_nothing(capsys, dsn, 
     monkeypatch.setattr(SqliteBackend, "ack", real_ack)
     assert run_cli(capsys, "dlq", "redrive", dsn)[:2] == (
         0,
-        "redrove 3 message(s) from 'all-dlq' to 'all'\n",
+        "redrove 3 message(s) from 'all-dlq' to 'all', left 0 in 'all-dlq'\n",
     )
     # Then nothing is lost: every task is in the queue, each exactly twice
     # (the one duplicate per message the order send-then-delete allows)
@@ -461,9 +625,9 @@ def test_redrive_stopped_between_batches_finishes_the_batch(gator):
         return len(checks) > 1
 
     # When
-    result = dlq_ops.redrive(gator.backend, dlq, should_stop=should_stop)
+    result = redrive_ops.redrive(gator.backend, dlq, should_stop=should_stop)
     # Then the first batch was moved whole, the rest left, nothing twice
-    assert (result.moved, result.interrupted) == (10, True)
+    assert (result.moved, result.interrupted, result.left) == (10, True, 5)
     assert (gator.len(), dlq.size()) == (10, 5)
     assert result.summary().endswith("; interrupted: run it again to move the rest")
 
@@ -482,12 +646,12 @@ def test_redrive_leaves_a_task_that_fails_again_while_it_runs(gator, monkeypatch
 
     monkeypatch.setattr(gator.backend, "send_many", send_and_fail_again)
     # When redriven
-    result = dlq_ops.redrive(gator.backend, dlq)
+    result = redrive_ops.redrive(gator.backend, dlq)
     # Then it was moved once, and its second failure stays in the DLQ,
     # visible (no endless loop)
-    assert (result.moved, result.came_back) == (1, 1)
+    assert (result.moved, result.came_back, result.left) == (1, 1, 1)
     assert (gator.len(), dlq.stats().visible) == (1, 1)
-    assert "left 1 in the DLQ that failed again" in result.summary()
+    assert "(1 that failed again during this redrive" in result.summary()
 
 
 def test_redrive_shows_progress_on_a_terminal_only(capsys, dsn, gator, monkeypatch):
@@ -526,9 +690,82 @@ def test_redriven_copy_has_no_failure_attributes(gator):
     dead_letter(gator, 1)
     [message] = gator.backend.dlq_backend().receive(max_messages=1, wait_seconds=0)
     assert {ERROR_ATTRIBUTE, ATTEMPTS_ATTRIBUTE, FAILED_AT_ATTRIBUTE} <= set(message.attributes)
-    copy = dlq_ops._outgoing(message)
+    copy = dlq_ops.outgoing(message)
     assert dict(copy.attributes) == {}
     assert (copy.body, copy.dedup_id, copy.delay_seconds) == (message.body, message.message_id, 0)
+
+
+def poison_and_good(gator):
+    """Two dead tasks that can run, and three poison messages: a body that
+    is no task, one refused for its signature, one too deep to parse."""
+    task_ids = dead_letter(gator, 2)
+    gator.backend.dlq_backend().send_many(
+        [
+            Outgoing("not json", attributes={ERROR_ATTRIBUTE: "PoisonMessageError: not JSON"}),
+            Outgoing(
+                json.dumps({"task_id": "t", "retries": 0, "async": True, "module": "m"}),
+                attributes={ERROR_ATTRIBUTE: "PoisonMessageError: bad signature"},
+            ),
+            Outgoing("[" * 50_000),  # moved by a redrive policy: no reason
+        ]
+    )
+    return task_ids
+
+
+def test_redrive_skips_poison_messages(capsys, dsn, gator):
+    # Given two dead tasks and three poison messages
+    task_ids = poison_and_good(gator)
+    # When redriven
+    code, out, err = run_cli(capsys, "dlq", "redrive", dsn)
+    # Then the tasks are back, the poison left, and the summary says so
+    assert (code, err) == (0, "")
+    assert out == (
+        "redrove 2 message(s) from 'all-dlq' to 'all', left 3 in 'all-dlq' "
+        "(3 poison, skipped: --include-poison moves them too)\n"
+    )
+    assert sorted(json.loads(m.body)["task_id"] for m in bodies(gator.backend)) == sorted(task_ids)
+    dlq = gator.backend.dlq_backend()
+    assert (dlq.stats().visible, dlq.stats().in_flight) == (3, 0)  # released at once
+
+
+def test_redrive_include_poison_moves_everything(capsys, dsn, gator):
+    poison_and_good(gator)
+    code, out, _ = run_cli(capsys, "dlq", "redrive", dsn, "--include-poison")
+    assert (code, out) == (0, "redrove 5 message(s) from 'all-dlq' to 'all', left 0 in 'all-dlq'\n")
+    assert (gator.len(), gator.backend.dlq_backend().size()) == (5, 0)
+
+
+def test_redrive_on_sqs_skips_poison_in_batches(capsys, sqs_endpoint):
+    # Given 12 dead tasks and one poison message on SQS (two batches)
+    dsn = make_queue(sqs_endpoint)
+    gator = Gator(dsn)
+    dead_letter(gator, 12)
+    dlq = gator.backend.dlq_backend()
+    dlq.send_many([Outgoing("{}", attributes={ERROR_ATTRIBUTE: "PoisonMessageError: no id"})])
+    # When
+    code, out, _ = run_cli(capsys, "dlq", "redrive", dsn)
+    # Then
+    assert code == 0
+    assert out.startswith("redrove 12 message(s) from ")
+    assert ", left 1 in " in out and "(1 poison, skipped" in out
+    stats = dlq.stats()
+    assert (stats.visible, stats.in_flight) == (1, 0)
+    assert gator.backend.stats().visible == 12
+
+
+def test_redrive_progress_counts_what_it_skipped(capsys, dsn, gator, monkeypatch):
+    poison_and_good(gator)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["dlq", "redrive", dsn]) == 0
+    assert terminal.getvalue() == "\rredrive: moved 2 of ~5, skipped 3\n"
+    assert "left 3 in 'all-dlq'" in capsys.readouterr().out
+
+
+def test_redrive_of_a_missing_queue_is_one_line_and_exit_2(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "dlq", "redrive", f"sqlite://{tmp_path}/nowhere.db")
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "no queue database" in err
 
 
 # -- logs --------------------------------------------------------------------

@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Subcommands of optional parts, registered when their module is there."""
-    for module in ("schedule",):
+    for module in ("schedule", "dashboard"):
         try:
             imported = __import__(f"{__name__}.{module}", fromlist=["add_parsers"])
         except ImportError:

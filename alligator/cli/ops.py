@@ -11,7 +11,9 @@ from typing import Any
 from ..dsn import parse_dsn
 from ..ops import dlq as dlq_ops
 from ..ops import open_backend
+from ..ops import redrive as redrive_ops
 from ..ops import stats as stats_ops
+from ..ops.table import wants_colour
 from ._types import interval, positive
 
 #: ``--watch`` with no value refreshes this often, in seconds.
@@ -30,9 +32,12 @@ def _stats_parser(commands: Any) -> None:
     stats = commands.add_parser(
         "stats",
         help="visible, in flight, delayed, DLQ depth, oldest age",
-        description="Show how deep a queue and its dead-letter queue are.",
+        description=(
+            "Show how deep queues and their dead-letter queues are: one aligned row "
+            "per queue (in colour on a terminal), or one JSON object per queue."
+        ),
     )
-    stats.add_argument("dsn", metavar="DSN")
+    stats.add_argument("dsn", metavar="DSN", nargs="+", help="queue DSN(s)")
     stats.add_argument(
         "--watch",
         nargs="?",
@@ -41,7 +46,9 @@ def _stats_parser(commands: Any) -> None:
         metavar="SECONDS",
         help=f"refresh every SECONDS (default {DEFAULT_WATCH_SECONDS:g}) until Ctrl-C",
     )
-    stats.add_argument("--json", action="store_true", help="one JSON object per report")
+    stats.add_argument(
+        "--json", action="store_true", help="one JSON object per queue and report, a line each"
+    )
     stats.set_defaults(handler=_stats)
 
 
@@ -66,18 +73,29 @@ def _dlq_parser(commands: Any) -> None:
         help="move dead-lettered tasks back to their queue",
         description=(
             "Move tasks from the dead-letter queue back to DSN's queue, without "
-            "their failure attributes. Sent before deleted: an interruption loses "
-            "nothing. Ctrl-C stops after the batch in flight."
+            "their failure attributes, ten at a time. Sent before deleted: an "
+            "interruption loses nothing. Poison messages stay unless "
+            "--include-poison. Ctrl-C stops after the batch in flight."
         ),
     )
     redrive.add_argument("dsn", metavar="DSN")
     redrive.add_argument("--limit", type=positive, metavar="N", help="move at most N")
+    redrive.add_argument(
+        "--include-poison",
+        action="store_true",
+        help=(
+            "move poison messages too (bodies that are not a task, or refused as "
+            "PoisonMessageError): only once their cause is fixed on the workers"
+        ),
+    )
     redrive.set_defaults(handler=_redrive)
 
 
 def _stats(args: argparse.Namespace) -> int:
-    reader = stats_ops.StatsReader(open_backend(args.dsn))
-    return stats_ops.show(reader, as_json=args.json, watch=args.watch)
+    # Every DSN is opened before anything is printed: a typo in the third
+    # one is a one-line error, not a half-printed table.
+    readers = [stats_ops.StatsReader(open_backend(dsn)) for dsn in args.dsn]
+    return stats_ops.show(readers, as_json=args.json, watch=args.watch)
 
 
 def _open_dlq(dsn: str, visibility_seconds: int) -> tuple[Any, Any]:
@@ -94,7 +112,7 @@ def _peek(args: argparse.Namespace) -> int:
     elif not dead:
         print(f"the dead-letter queue {dlq.queue_name!r} is empty")
     else:
-        print(dlq_ops.render_table(dead))
+        print(dlq_ops.render_table(dead, colour=wants_colour(sys.stdout)))
         depth = dlq.size()
         print(f"\n{len(dead)} shown of about {max(depth, len(dead))} in {dlq.queue_name!r}")
     return 0
@@ -105,10 +123,15 @@ def _redrive(args: argparse.Namespace) -> int:
     progress = None
     if sys.stderr.isatty():
         progress = _Progress(dlq.size())
-    with dlq_ops.stop_on_ctrl_c() as should_stop:
+    with redrive_ops.stop_on_ctrl_c() as should_stop:
         try:
-            result = dlq_ops.redrive(
-                source, dlq, limit=args.limit, progress=progress, should_stop=should_stop
+            result = redrive_ops.redrive(
+                source,
+                dlq,
+                limit=args.limit,
+                include_poison=args.include_poison,
+                progress=progress,
+                should_stop=should_stop,
             )
         finally:
             if progress is not None:
@@ -118,14 +141,17 @@ def _redrive(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """``moved 120 of ~340`` on stderr, redrawn in place."""
+    """``moved 120 of ~340, skipped 3`` on stderr, redrawn in place."""
 
     def __init__(self, expected: int) -> None:
         self.expected = expected
 
-    def __call__(self, state: dlq_ops.Redrive) -> None:
-        total = max(self.expected, state.moved)
-        print(f"\rredrive: moved {state.moved} of ~{total}", end="", file=sys.stderr, flush=True)
+    def __call__(self, state: redrive_ops.Redrive) -> None:
+        seen = state.moved + state.poison + state.came_back
+        text = f"\rredrive: moved {state.moved} of ~{max(self.expected, seen)}"
+        if seen > state.moved:
+            text += f", skipped {seen - state.moved}"
+        print(text, end="", file=sys.stderr, flush=True)
 
     def done(self) -> None:
         print(file=sys.stderr, flush=True)

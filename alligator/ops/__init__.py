@@ -1,8 +1,11 @@
-"""Operator tools behind ``alligator stats`` and ``alligator dlq``.
+"""Operator tools behind ``alligator stats``, ``alligator dlq`` and the
+dashboard.
 
-``stats`` reads counts; ``dlq`` peeks at and redrives dead-lettered tasks.
-Neither imports or runs task code: a dead-letter queue holds, among other
-things, messages that were refused as hostile.
+``stats`` reads counts; ``dlq`` peeks at dead-lettered tasks and redrives or
+deletes one of them; ``redrive`` moves them back in bulk; ``table`` prints
+aligned columns for a terminal. None of them imports or runs task code: a
+dead-letter queue holds, among other things, messages that were refused as
+hostile.
 """
 
 from __future__ import annotations

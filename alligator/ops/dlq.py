@@ -1,38 +1,39 @@
-"""``alligator dlq peek`` and ``alligator dlq redrive``.
+"""Reading the dead-letter queue, and acting on one message of it.
 
 Peek receives from the dead-letter queue and releases what it saw at once
 (visibility 0): nothing is consumed, but the messages are hidden from other
 readers of the DLQ for the moment it takes, and each receive counts.
 
-Redrive is a client-side move, one batch at a time: receive from the DLQ,
-send to the source queue without the failure attributes, then delete from
-the DLQ. The send comes first, so an interruption at any point loses
-nothing; at worst a message sent but not yet deleted is sent again by the
-next redrive (on FIFO queues SQS drops that duplicate itself within its
-5-minute deduplication window, as the DLQ message id is the deduplication
-id).
+``redrive_message`` and ``delete_message`` work on one message, found by
+its id: SQS cannot fetch a message by id, so they receive until they hold
+it, act on it, and release everything else they received at once. A
+redriven message is sent to its queue *before* it is deleted from the DLQ:
+an interruption at any point leaves a duplicate at worst, never a loss.
+The bulk move lives in ``alligator.ops.redrive``.
+
+Nothing here imports or runs task code: a dead-letter queue holds, among
+other things, messages that were refused as hostile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from .._text import printable
 from ..backends.base import (
     ATTEMPTS_ATTRIBUTE,
     ERROR_ATTRIBUTE,
     FAILED_AT_ATTRIBUTE,
-    FAILURE_ATTRIBUTES,
     Outgoing,
     Received,
 )
-from ..exceptions import AlligatorException
+from ..exceptions import AlligatorException, PoisonMessageError
+from ..wire import TRANSIENT_ATTRIBUTES, decode
+from .table import DIM, RED, YELLOW, Cell, render, shorten
 
 #: Seconds a peeked message stays hidden should peek die before its release.
 PEEK_VISIBILITY_SECONDS = 30
@@ -40,15 +41,21 @@ PEEK_VISIBILITY_SECONDS = 30
 REDRIVE_VISIBILITY_SECONDS = 60
 #: Messages per receive, send and delete: SQS's batch limit.
 BATCH = 10
+#: How many messages ``redrive_message``/``delete_message`` look through
+#: for the one they want before they give up (each is held meanwhile).
+SEARCH_LIMIT = 1000
+#: What ``alligator-error`` starts with for a message refused unrun.
+POISON_PREFIX = PoisonMessageError.__name__
 
 
 @dataclass(frozen=True)
 class DeadTask:
     """One dead-lettered message, as ``dlq peek`` shows it.
 
-    ``task_id`` and ``callable`` are ``None`` for a body that is not a task
-    (a poison message); ``error`` is ``None`` for a message the queue's own
-    redrive policy moved (alligator did not, so it attached no reason).
+    ``task_id`` and ``callable`` are ``None`` for a body that is not a task;
+    ``error`` is ``None`` for a message the queue's own redrive policy
+    moved (alligator did not, so it attached no reason). ``poison`` is true
+    for a message no worker would run as it is (see ``is_poison``).
     """
 
     message_id: str
@@ -57,19 +64,22 @@ class DeadTask:
     error: str | None
     attempts: int | None
     failed_at: str | None
+    poison: bool = False
 
     @classmethod
     def from_message(cls, message: Received, body: str) -> DeadTask:
         """Read a message without importing or running anything."""
         attempts = message.attributes.get(ATTEMPTS_ATTRIBUTE)
+        error = message.attributes.get(ERROR_ATTRIBUTE)
         task_id, target = _describe(body)
         return cls(
             message_id=message.message_id,
             task_id=task_id,
             callable=target,
-            error=message.attributes.get(ERROR_ATTRIBUTE),
+            error=error,
             attempts=int(attempts) if attempts and attempts.isdigit() else None,
             failed_at=message.attributes.get(FAILED_AT_ATTRIBUTE),
+            poison=is_poison(body, error),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,9 +87,12 @@ class DeadTask:
 
 
 def _describe(body: str) -> tuple[str | None, str | None]:
+    """The task id and callable of a body, for display; ``None`` where the
+    body does not say. Any body a worker can store must be readable here:
+    a deeply nested one (``[[[[…``) raises ``RecursionError`` in ``json``."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError, TypeError):
         return None, None
     if not isinstance(data, dict):
         return None, None
@@ -87,6 +100,31 @@ def _describe(body: str) -> tuple[str | None, str | None]:
     module, name = data.get("module"), data.get("callable")
     target = f"{module}.{name}" if isinstance(module, str) and isinstance(name, str) else None
     return (task_id if isinstance(task_id, str) else None), target
+
+
+def is_poison(body: str, error: str | None) -> bool:
+    """Whether a worker would refuse this message unrun: its body is not a
+    task (``alligator.wire.decode``), or it was dead-lettered as poison (a
+    bad signature, a module outside the allow-list). Redriving it only
+    dead-letters it again, unless the cause was fixed on the workers."""
+    if error is not None and error.startswith(POISON_PREFIX):
+        return True
+    try:
+        decode(body)
+    except PoisonMessageError:
+        return True
+    return False
+
+
+def poison_message(dlq: Any, message: Received) -> bool:
+    """``is_poison`` for a received message: its reason first, then its body
+    (fetched from S3 when offloaded). A payload that cannot be fetched
+    counts as poison: it is left in the DLQ, which loses nothing, for a
+    later redrive (or ``--include-poison``) once S3 answers again."""
+    error = message.attributes.get(ERROR_ATTRIBUTE)
+    if error is not None and error.startswith(POISON_PREFIX):
+        return True
+    return is_poison(load(dlq, message), error)
 
 
 def peek(dlq: Any, limit: int) -> list[DeadTask]:
@@ -99,16 +137,16 @@ def peek(dlq: Any, limit: int) -> list[DeadTask]:
     held: dict[str, Received] = {}
     try:
         while len(held) < limit:
-            batch = _receive(dlq, min(BATCH, limit - len(held)))
+            batch = receive(dlq, min(BATCH, limit - len(held)))
             if not batch or all(message.message_id in held for message in batch):
                 break
             held.update((message.message_id, message) for message in batch)
     finally:
         dlq.release(list(held.values()))
-    return [DeadTask.from_message(message, _load(dlq, message)) for message in held.values()]
+    return [DeadTask.from_message(message, load(dlq, message)) for message in held.values()]
 
 
-def _load(dlq: Any, message: Received) -> str:
+def load(dlq: Any, message: Received) -> str:
     """The body, fetched from S3 when offloaded; the pointer if that fails."""
     try:
         return str(dlq.payloads.load(message.body))
@@ -116,117 +154,104 @@ def _load(dlq: Any, message: Received) -> str:
         return message.body
 
 
-def _receive(backend: Any, count: int) -> list[Received]:
+def receive(backend: Any, count: int) -> list[Received]:
+    """Up to ``count`` messages, leased."""
     # A short long poll: on SQS a zero wait samples only some servers and
     # can answer "empty" for a queue that is not.
     wait = 1 if backend.blocking else 0
     return list(backend.receive(max_messages=count, wait_seconds=wait))
 
 
-@dataclass
-class Redrive:
-    """What a redrive did, for its one-line summary."""
-
-    source: str
-    dlq: str
-    moved: int = 0
-    came_back: int = 0  # failed again during this redrive: left in the DLQ
-    interrupted: bool = False
-    _seen: set[str] = field(default_factory=set, repr=False)
-
-    def summary(self) -> str:
-        text = f"redrove {self.moved} message(s) from {self.dlq!r} to {self.source!r}"
-        if self.came_back:
-            text += (
-                f"; left {self.came_back} in the DLQ that failed again during "
-                "this redrive (or were there twice)"
-            )
-        if self.interrupted:
-            text += "; interrupted: run it again to move the rest"
-        return text
+# -- one message ---------------------------------------------------------------
 
 
-def redrive(
-    source: Any,
-    dlq: Any,
-    *,
-    limit: int | None = None,
-    progress: Callable[[Redrive], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> Redrive:
-    """Move dead-lettered messages back to their queue, batch by batch.
+def redrive_message(source: Any, dlq: Any, message_id: str) -> bool:
+    """Move one dead-lettered message back to its queue.
 
-    Each message is sent as it was (body, signature, extended-client size
-    attribute, FIFO group), without ``alligator-error``, ``-attempts`` and
-    ``-failed-at``; then it is deleted from the DLQ, keeping its S3 payload,
-    which the re-sent message points at.
+    Example:
+        >>> redrive_message(backend, backend.dlq_backend(), dead.message_id)
+        True
 
-    A body already moved in this run is not moved twice: it is a task that
-    failed again while the redrive ran, and moving it again could go on
-    forever. Those are left in the DLQ.
-
-    Args:
-        source: the queue to send to.
-        dlq: its dead-letter queue (``source.dlq_backend()``).
-        limit: move at most this many; all when ``None``.
-        progress: called after every batch.
-        should_stop: checked between batches (Ctrl-C); a batch in flight
-            is always finished, so a stop never leaves a duplicate.
+    Returns:
+        ``False`` when the DLQ holds no such message (any more) within its
+        first ``SEARCH_LIMIT`` messages.
     """
-    result = Redrive(source=source.queue_name, dlq=dlq.queue_name)
-    skipped: dict[str, Received] = {}
+    return _with_message(dlq, message_id, lambda message: move(source, dlq, [message]))
+
+
+def delete_message(dlq: Any, message_id: str) -> bool:
+    """Delete one dead-lettered message for good (and its S3 payload).
+
+    Returns:
+        ``False`` when the DLQ holds no such message (any more).
+    """
+    return _with_message(dlq, message_id, lambda message: dlq.ack([message]))
+
+
+def delete_all(dlq: Any, *, limit: int | None = None) -> int:
+    """Delete every message in the DLQ (at most ``limit``); how many.
+
+    Receive and delete, a batch at a time, rather than SQS's PurgeQueue,
+    which is allowed once a minute and finishes in its own time.
+    """
+    deleted = 0
+    while limit is None or deleted < limit:
+        room = BATCH if limit is None else min(BATCH, limit - deleted)
+        batch = receive(dlq, room)
+        if not batch:
+            break
+        dlq.ack(batch)
+        deleted += len(batch)
+    return deleted
+
+
+def _with_message(dlq: Any, message_id: str, action: Callable[[Received], None]) -> bool:
+    held: dict[str, Received] = {}
     try:
-        while limit is None or result.moved < limit:
-            if should_stop():
-                result.interrupted = True
-                break
-            room = BATCH if limit is None else min(BATCH, limit - result.moved)
-            batch = _receive(dlq, room)
-            if not batch:
-                break
-            fresh = []
-            for message in batch:
-                if _digest(message) in result._seen:
-                    skipped[message.message_id] = message
-                else:
-                    fresh.append(message)
-            try:
-                _move(source, dlq, fresh)
-            except BaseException:
-                # Back in the DLQ at once, not after the lease, so a second
-                # run can move them (again, if the send went through).
-                _release_quietly(dlq, fresh)
-                raise
-            result._seen.update(_digest(message) for message in fresh)
-            result.moved += len(fresh)
-            if progress is not None:
-                progress(result)
+        target = _find(dlq, message_id, held)
+        if target is None:
+            return False
+        action(target)
+        # Done: the target is gone from the DLQ; only the others go back.
+        del held[message_id]
+        return True
     finally:
-        _release_quietly(dlq, list(skipped.values()))
-    result.came_back = len(skipped)
-    return result
+        release_quietly(dlq, list(held.values()))
 
 
-def _move(source: Any, dlq: Any, messages: Sequence[Received]) -> None:
+def _find(dlq: Any, message_id: str, held: dict[str, Received]) -> Received | None:
+    """Receive into ``held`` until it has ``message_id``, the DLQ answers
+    empty (or only with what is already held), or ``SEARCH_LIMIT``."""
+    while message_id not in held and len(held) < SEARCH_LIMIT:
+        batch = receive(dlq, BATCH)
+        if not batch or all(message.message_id in held for message in batch):
+            break
+        held.update((message.message_id, message) for message in batch)
+    return held.get(message_id)
+
+
+# -- moving --------------------------------------------------------------------
+
+
+def move(source: Any, dlq: Any, messages: Sequence[Received]) -> None:
+    """Send ``messages`` to ``source``, then delete them from the DLQ."""
     if not messages:
         return
-    source.send_many([_outgoing(message) for message in messages])
+    source.send_many([outgoing(message) for message in messages])
     # Only now, with the copies safely sent: a crash before this line
-    # means a duplicate, never a loss.
+    # means a duplicate, never a loss. The S3 payload stays: the copy
+    # points at it.
     dlq.ack(messages, keep_payload=True)
 
 
-def _release_quietly(dlq: Any, messages: Sequence[Received]) -> None:
-    """Best effort: if this fails, the lease runs out by itself, and an
-    error already on its way is the one to report."""
-    if messages:
-        with contextlib.suppress(Exception):
-            dlq.release(list(messages))
-
-
-def _outgoing(message: Received) -> Outgoing:
+def outgoing(message: Received) -> Outgoing:
+    """The copy of a dead message to send back: as it was sent (body,
+    signature, extended-client size attribute, FIFO group), without
+    ``alligator-error``, ``-attempts`` and ``-failed-at``."""
     attributes = {
-        name: value for name, value in message.attributes.items() if name not in FAILURE_ATTRIBUTES
+        name: value
+        for name, value in message.attributes.items()
+        if name not in TRANSIENT_ATTRIBUTES
     }
     # The DLQ message id, not the task id, deduplicates on FIFO queues: a
     # task id would make SQS drop a redrive within 5 minutes of the task's
@@ -239,52 +264,39 @@ def _outgoing(message: Received) -> Outgoing:
     )
 
 
-def _digest(message: Received) -> str:
-    return hashlib.sha256(message.body.encode("utf-8")).hexdigest()
+def release_quietly(dlq: Any, messages: Sequence[Received]) -> None:
+    """Best effort: if this fails, the lease runs out by itself, and an
+    error already on its way is the one to report."""
+    if messages:
+        with contextlib.suppress(Exception):
+            dlq.release(list(messages))
 
 
-@contextlib.contextmanager
-def stop_on_ctrl_c() -> Iterator[Callable[[], bool]]:
-    """Turn the first Ctrl-C into a request to stop between batches; a
-    second one interrupts at once, as usual."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop.is_set
-        return
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield stop.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
+# -- for people ----------------------------------------------------------------
 
 
-def render_table(dead: list[DeadTask], *, error_width: int = 100) -> str:
-    """The peeked tasks for people: one row each, the error last."""
+def render_table(dead: list[DeadTask], *, colour: bool = False, error_width: int = 100) -> str:
+    """The peeked tasks for people: one aligned row each, the error last.
+
+    Everything from a message is escaped (``alligator._text.printable``) by
+    ``render``; in colour, poison messages are yellow and errors red.
+    """
     header = ("TASK ID", "CALLABLE", "ATTEMPTS", "FAILED AT", "ERROR")
-    rows = [header]
+    rows: list[list[str | Cell]] = []
     for task in dead:
-        error = task.error or "(no reason attached: moved by the queue's redrive policy?)"
-        if len(error) > error_width:
-            error = error[: error_width - 1] + "…"
+        if task.error is None:
+            error = Cell("(no reason attached: moved by the queue's redrive policy?)", DIM)
+        else:
+            error = Cell(task.error, YELLOW if task.poison else RED)
+        # Escaped before it is shortened, so a cut never splits an escape.
+        error = Cell(shorten(printable(error.text), error_width), error.style)
         rows.append(
-            (
+            [
                 task.task_id or "-",
-                task.callable or ("-" if task.task_id else "(not a task)"),
+                task.callable or ("-" if task.task_id else Cell("(not a task)", YELLOW)),
                 "-" if task.attempts is None else str(task.attempts),
                 task.failed_at or "-",
                 error,
-            )
+            ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True))
-        + "  "
-        + row[-1]
-        for row in rows
-    )
+    return render(header, rows, colour=colour, right={2})

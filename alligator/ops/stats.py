@@ -1,7 +1,7 @@
-"""``alligator stats``: how deep a queue is, once or every few seconds.
+"""``alligator stats``: how deep some queues are, once or every few seconds.
 
 Example:
-    $ alligator stats sqs://us-east-1/emails --watch 5
+    $ alligator stats sqs://us-east-1/emails sqs://us-east-1/orders --watch 5
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+
+from .table import DIM, RED, Cell, render, wants_colour
 
 #: ANSI: cursor home, clear screen; a watched display is redrawn in place.
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -24,11 +26,21 @@ class StatsReader:
         >>> reader = StatsReader(open_backend(dsn))
         >>> reader.read()["visible"]
         12
+
+    Args:
+        backend: the queue.
+        age_every_seconds: ask CloudWatch at most this often and reuse its
+            last answer in between (SQS publishes one datapoint a minute,
+            so a dashboard refreshing every few seconds need not pay for a
+            request each time); 0 asks on every read.
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, *, age_every_seconds: float = 0) -> None:
         self.backend = backend
+        self.age_every_seconds = age_every_seconds
         self._cloudwatch: Any = None
+        self._age: tuple[float | None, str] | None = None
+        self._age_read_at = 0.0
 
     def read(self) -> dict[str, Any]:
         """One report, JSON-ready: ``queue``, ``time``, ``visible``,
@@ -38,7 +50,8 @@ class StatsReader:
         stats = self.backend.stats()
         age, note = stats.oldest_age_seconds, "from the queue itself"
         if age is None:
-            age, note = self._oldest_age()
+            empty = stats.visible + stats.in_flight + stats.delayed == 0
+            age, note = self._oldest_age(empty)
         return {
             "queue": self.backend.queue_name,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -50,17 +63,21 @@ class StatsReader:
             "oldest_age_note": note,
         }
 
-    def _oldest_age(self) -> tuple[float | None, str]:
+    def _oldest_age(self, empty: bool) -> tuple[float | None, str]:
         settings = getattr(self.backend, "settings", None)
         if settings is None:
-            return None, "this backend does not report it"
+            # A local queue knows its ages: none means no message. SQS's
+            # counts are approximate, so there CloudWatch is asked anyway.
+            return None, "the queue is empty" if empty else "this backend does not report it"
+        now = time.monotonic()
+        if self._age is not None and now - self._age_read_at < self.age_every_seconds:
+            return self._age
         if self._cloudwatch is None:
             from ..sqs.cloudwatch import OldestAge
 
             self._cloudwatch = OldestAge(settings)
-        age: float | None
-        age, note = self._cloudwatch.read()
-        return age, note
+        self._age, self._age_read_at = self._cloudwatch.read(), now
+        return self._age
 
     def close(self) -> None:
         """Close the CloudWatch client, if one was made."""
@@ -68,20 +85,42 @@ class StatsReader:
             self._cloudwatch.close()
 
 
-def render_text(report: dict[str, Any]) -> str:
-    """The report for people: one figure a line."""
-    dlq = report["dlq_depth"]
-    age = report["oldest_age_seconds"]
-    lines = [
-        f"queue       {report['queue']}   ({report['time']})",
-        f"visible     {report['visible']}",
-        f"in flight   {report['in_flight']}",
-        f"delayed     {report['delayed']}",
-        f"DLQ depth   {'n/a (no dead-letter queue)' if dlq is None else dlq}",
-        f"oldest age  {'n/a' if age is None else human_seconds(age)}"
-        f"   ({report['oldest_age_note']})",
+#: The table's columns, and which report field fills each.
+COLUMNS = (
+    ("QUEUE", "queue"),
+    ("VISIBLE", "visible"),
+    ("IN FLIGHT", "in_flight"),
+    ("DELAYED", "delayed"),
+    ("DLQ", "dlq_depth"),
+    ("OLDEST AGE", "oldest_age_seconds"),
+    ("AGE FROM", "oldest_age_note"),
+)
+
+
+def render_text(reports: Sequence[dict[str, Any]], *, colour: bool = False) -> str:
+    """The reports for people: the time, then one aligned row per queue.
+
+    A DLQ with messages in it is red in colour; ``-`` means the queue has
+    no dead-letter queue, ``n/a`` an age nobody can tell.
+    """
+    rows = [_row(report) for report in reports]
+    when = reports[0]["time"] if reports else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    table = render([title for title, _ in COLUMNS], rows, colour=colour, right={1, 2, 3, 4, 5})
+    return f"{when}\n{table}"
+
+
+def _row(report: dict[str, Any]) -> list[str | Cell]:
+    dlq, age = report["dlq_depth"], report["oldest_age_seconds"]
+    dlq_cell = Cell("-", DIM) if dlq is None else Cell(str(dlq), RED if dlq else "")
+    return [
+        report["queue"],
+        str(report["visible"]),
+        str(report["in_flight"]),
+        str(report["delayed"]),
+        dlq_cell,
+        "n/a" if age is None else human_seconds(age),
+        Cell(report["oldest_age_note"], DIM),
     ]
-    return "\n".join(lines)
 
 
 def human_seconds(seconds: float) -> str:
@@ -101,7 +140,7 @@ def human_seconds(seconds: float) -> str:
 
 
 def show(
-    reader: StatsReader,
+    readers: StatsReader | Sequence[StatsReader],
     *,
     as_json: bool,
     watch: float | None,
@@ -111,24 +150,29 @@ def show(
 ) -> int:
     """Print the stats once, or every ``watch`` seconds until Ctrl-C.
 
-    On a terminal a watched display is redrawn in place; anywhere else each
-    refresh is appended (a block of text, or one JSON object a line), so
-    the output can be logged or piped to ``jq``.
+    On a terminal a watched display is redrawn in place, in colour; anywhere
+    else each refresh is appended (a table, or one JSON object per queue
+    and line), so the output can be logged or piped to ``jq``.
 
     Args:
-        reader: where the figures come from.
-        as_json: one JSON object per report instead of text.
+        readers: where the figures come from, one reader per queue.
+        as_json: one JSON object per queue and report instead of a table.
         watch: seconds between refreshes; ``None`` prints once.
         out: where to print (stdout).
         sleep, times: for tests: the pause, and how many reports to print.
     """
+    readers = [readers] if isinstance(readers, StatsReader) else list(readers)
     out = out or sys.stdout
+    colour = wants_colour(out)
     redraw = watch is not None and not as_json and out.isatty()
     printed = 0
     try:
         while True:
-            report = reader.read()
-            text = json.dumps(report) if as_json else render_text(report)
+            reports = [reader.read() for reader in readers]
+            if as_json:
+                text = "\n".join(json.dumps(report) for report in reports)
+            else:
+                text = render_text(reports, colour=colour)
             if redraw:
                 text = CLEAR_SCREEN + text + f"\n\nevery {watch:g} s; Ctrl-C stops"
             elif watch is not None and not as_json and printed:
@@ -141,4 +185,5 @@ def show(
     except KeyboardInterrupt:
         return 0
     finally:
-        reader.close()
+        for reader in readers:
+            reader.close()
