@@ -34,6 +34,7 @@ from .exceptions import (
     UnserializableTaskError,
 )
 from .gator import Gator, Options
+from .schedules import Schedule
 from .status import TaskState
 from .tasks import Task
 from .workers import Worker
@@ -60,6 +61,7 @@ __all__ = [
     "Options",
     "PayloadTooLargeError",
     "PoisonMessageError",
+    "Schedule",
     "Task",
     "TaskFailed",
     "TaskState",
