@@ -189,3 +189,17 @@ def test_a_failed_enqueue_is_retried_not_lost(sqs_endpoint, aws):
 def test_schedules_must_have_distinct_names():
     with pytest.raises(Exception, match="twice"):
         Scheduler(Gator("locmem://"), [poll_schedule(), poll_schedule()])
+
+
+def test_the_local_scheduler_signs_like_any_producer(monkeypatch):
+    # Given a signing key in the environment
+    monkeypatch.setenv("ALLIGATOR_SIGNING_KEY", "k-2026")
+    gator = Gator("locmem://")
+    clock = FakeClock(START)
+    scheduler = Scheduler(gator, [poll_schedule()], clock=clock)
+    scheduler.start()
+    # When a firing is enqueued
+    scheduler.step(clock.at(0, 5))
+    # Then a worker that checks signatures runs it (an unsigned one would be poison)
+    [task] = drain(gator, signing_key="k-2026")
+    assert task.task_id == "poll@2026-12-01T00:05:00Z"

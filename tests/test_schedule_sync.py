@@ -274,3 +274,11 @@ def test_sync_needs_an_sqs_queue(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2
     assert "EventBridge Scheduler sends to SQS" in err
+
+
+def test_sync_to_a_missing_queue_exits_2(capsys, sqs_endpoint, group):
+    dsn = f"sqs://us-east-1/missing-{uuid.uuid4().hex[:8]}?endpoint_url={sqs_endpoint}"
+    code, lines, err = sync(capsys, dsn, group, "--role-arn", ROLE)
+    assert (code, lines) == (2, [])
+    assert "does not exist" in err
+    assert err.count("\n") == 1

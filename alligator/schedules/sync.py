@@ -98,7 +98,15 @@ def sync(
 
 def describe(gator: Gator, *, group: str = "alligator", now: datetime | None = None) -> list[str]:
     """``schedule list``: one line per schedule of ``group``, with its
-    next firing as the local scheduler computes it."""
+    next firing as the local scheduler computes it.
+
+    Example:
+        >>> print("\n".join(describe(Gator("sqs://eu-west-1/emails"))))
+        NAME            EXPRESSION         TIME ZONE     STATE    NEXT (UTC)  ...
+
+    Raises:
+        ConfigurationError: not an SQS queue, or no such group.
+    """
     _check_group(group)
     client, region = _client(gator)
     now = now or datetime.now(UTC)
