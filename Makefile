@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade 'pip>=25.1'
-	$(BIN)/pip install -q -e '.[sqs,dashboard,test]' --group dev
+	$(BIN)/pip install -q -e '.[sqs,dashboard,schedule,test]' --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)

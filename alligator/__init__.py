@@ -35,6 +35,7 @@ from .exceptions import (
     WorkerLostError,
 )
 from .gator import Gator, Options
+from .schedules import Schedule
 from .status import TaskState
 from .tasks import Task
 from .worker import Worker
@@ -56,6 +57,7 @@ __all__ = [
     "Options",
     "PayloadTooLargeError",
     "PoisonMessageError",
+    "Schedule",
     "Task",
     "TaskFailed",
     "TaskState",

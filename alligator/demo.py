@@ -2,14 +2,18 @@
 
 The demo starts moto's SQS server in-process, enqueues a few dozen tasks in
 batches, runs a worker until the queue is empty, and prints what ran, what
-was retried and what sits in the dead-letter queue, with the reason.
+was retried and what sits in the dead-letter queue, with the reason; then
+one scheduled task firing on the same queue.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import logging
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ._moto import dummy_credentials, start_moto
@@ -71,14 +75,62 @@ def _run_demo(out: Any) -> int:
             if sum(o.action in (Action.ACK, Action.DEAD) for o in outcomes) == len(tasks):
                 worker.stop()
 
-        worker = Worker(gator, concurrency=4, import_allow=["alligator.demo"], on_outcome=record)
-        worker.run_forever()
+        worker = Worker(
+            gator,
+            concurrency=4,
+            import_allow=["alligator.demo", "alligator.schedules.demo"],
+            on_outcome=record,
+        )
+        with _short_log():
+            worker.run_forever()
         _summary(outcomes, gator, out)
         total = sum(requests.values())
         print(f"SQS requests: {total} for {len(tasks)} tasks: {dict(requests)}", file=out)
+        from .schedules.demo import fire_once
+
+        print("\na scheduled task (the local scheduler, on the same queue):", file=out)
+        with _short_log():
+            fire_once(gator, out)
     finally:
         server.stop()
     return 0
+
+
+#: Success lines the demo's log shows before it only counts them.
+SHOWN_SUCCESSES = 3
+
+
+class _ShortLog(logging.Filter):
+    """Lets through the first few success lines, every retry and dead
+    letter, and the worker's own lines: a run log that fits on a screen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.successes = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        if fields is None or fields.get("outcome") != "success":
+            return True
+        self.successes += 1
+        if self.successes == SHOWN_SUCCESSES + 1:
+            record.msg, record.args = "… (more successes: counted below)", None
+            del record.fields  # type: ignore[attr-defined]
+            return True
+        return self.successes <= SHOWN_SUCCESSES
+
+
+@contextlib.contextmanager
+def _short_log() -> Iterator[None]:
+    logger = logging.getLogger("alligator")
+    short = _ShortLog()
+    for handler in logger.handlers:
+        handler.addFilter(short)
+    try:
+        yield
+    finally:
+        for handler in logger.handlers:
+            handler.removeFilter(short)
 
 
 def count_requests(client: Any) -> collections.Counter[str]:

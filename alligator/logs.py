@@ -144,7 +144,9 @@ def text_line(fields: dict[str, Any], *, colour: bool = False) -> str:
     parts = []
     for key in OUTCOME_FIELDS:
         value = fields.get(key)
-        if value is None or key in ("queue", "message_id") and fields.get("outcome") == "success":
+        if value is None or key == "message_id":
+            continue  # (the message id is in the JSON lines)
+        if key == "queue" and fields.get("outcome") == "success":
             continue
         if key in ("attempt", "duration_ms") and not fields.get("ran", True) and not value:
             continue  # nothing ran: no attempt, no duration

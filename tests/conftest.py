@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from typing import Any
 
 import pytest
 
@@ -85,3 +87,26 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("moto_only"):
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def atomic_receives(monkeypatch) -> None:
+    """Make moto's ReceiveMessage atomic, as SQS's is (nearly) always.
+
+    moto scans and marks messages without a lock, so two ReceiveMessage
+    calls at the same moment can both be handed the same visible message.
+    Real SQS may deliver a standard-queue message twice too, but rarely;
+    the contract's answer to that is the status store's duplicate
+    suppression, not the worker. Tests that count runs across concurrent
+    pollers serialise moto's receives so they test alligator, not the race.
+    """
+    from moto.sqs.models import SQSBackend as MotoSQS
+
+    lock = threading.Lock()
+    receive = MotoSQS.receive_message
+
+    def atomic(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return receive(self, *args, **kwargs)
+
+    monkeypatch.setattr(MotoSQS, "receive_message", atomic)

@@ -103,6 +103,9 @@ def hostile_gator(request):
         gator = Gator("locmem://")
         bodies = HOSTILE + LOCAL_ONLY
     else:
+        # Several receives are in flight: make moto's atomic, as SQS's are
+        # (see the fixture), or one message can be handed out twice.
+        request.getfixturevalue("atomic_receives")
         gator = Gator(make_queue(request.getfixturevalue("sqs_endpoint")))
         bodies = HOSTILE + SQS_ONLY
     yield gator, bodies

@@ -42,29 +42,6 @@ def _entry_retries_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_batches, "ENTRY_RETRY_SECONDS", 0)
 
 
-@pytest.fixture
-def atomic_receives(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's ReceiveMessage atomic, as SQS's is (nearly) always.
-
-    moto scans and marks messages without a lock, so two ReceiveMessage
-    calls at the same moment can both be handed the same visible message.
-    Real SQS may deliver a standard-queue message twice too, but rarely;
-    the contract's answer to that is the status store's duplicate
-    suppression, not the worker. Tests that count runs across concurrent
-    pollers serialise moto's receives so they test alligator, not the race.
-    """
-    from moto.sqs.models import SQSBackend as MotoSQS
-
-    lock = threading.Lock()
-    receive = MotoSQS.receive_message
-
-    def atomic(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return receive(self, *args, **kwargs)
-
-    monkeypatch.setattr(MotoSQS, "receive_message", atomic)
-
-
 # -- queues ------------------------------------------------------------------
 
 
