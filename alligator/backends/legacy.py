@@ -11,13 +11,17 @@ client works unchanged, with 1.0's semantics:
   ``retries`` lowered by one, as 1.0's ``Gator.execute`` did, so the count
   survives without a receive count;
 - there is no dead-letter queue: an exhausted task is logged at ERROR and
-  dropped, as 1.0 raised and forgot it.
+  dropped, as 1.0 raised and forgot it;
+- calls to the client are made one at a time (1.0's worker was one thread,
+  and its guide's client is not thread-safe: a pop is a SELECT then a DELETE).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -62,7 +66,7 @@ class LegacyQueue:
     payloads = NO_PAYLOADS
 
     def __init__(self, client: Any, queue_name: str) -> None:
-        self.client = client
+        self.client = _OneAtATime(client)
         self.queue_name = queue_name
 
     def __repr__(self) -> str:
@@ -125,7 +129,7 @@ class LegacyQueue:
         """There is no DLQ: log the failure; the popped message is gone."""
         log.error(
             "1.0 backend %s has no dead-letter queue: task %s dropped (%s)",
-            type(self.client).__name__,
+            type(self.client._client).__name__,
             _task_id(message.body),
             reason.get("alligator-error"),
         )
@@ -173,6 +177,29 @@ class LegacyQueue:
             body = _spend_retry(body)
         delay_until = time.time() + delay_seconds if delay_seconds else None
         self.client.push(self.queue_name, task_id, body, delay_until=delay_until)
+
+
+class _OneAtATime:
+    """A client whose methods are called under one lock."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return repr(self._client)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
 
 
 def _text(data: Any) -> str:

@@ -70,7 +70,7 @@ def fire_once(gator: Gator, out: Any = None) -> Task | None:
 
 
 def _run_with_worker(gator: Gator, schedule: Schedule) -> bool:
-    from ..workers import Worker
+    from ..worker import Worker
 
     ran.clear()
     worker = Worker(gator, import_allow=[__name__])
