@@ -8,34 +8,22 @@ Example:
 from __future__ import annotations
 
 import inspect
-import math
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
-from . import _env, tracing
-from .backends.base import Lookup, Outgoing, Queue
+from .backends.base import Lookup, Queue
 from .backends.legacy import LegacyQueue, is_legacy_client
-from .constants import ALL, CANCELED, FAILED, SUCCESS
+from .constants import ALL
 from .consume import ConsumerConfig, Owner, Processor, Settler, run_inline
 from .dsn import DSN, backend_class_for, parse_dsn
-from .exceptions import ConfigurationError, NotSupportedError
+from .exceptions import NotSupportedError
+from .produce import send
 from .retries import Backoff
 from .security import ImportAllow, Signer
-from .status import StatusStore, TaskState, open_status
+from .status import StatusStore, TaskState, open_status, wait_for_final
 from .tasks import Task
-from .wire import MAX_TIME_LIMIT_SECONDS, PAYLOAD_SIGNATURE_ATTRIBUTE, SIGNATURE_ATTRIBUTE
 
 Call = tuple[Callable[..., Any], Sequence[Any], dict[str, Any]]
-
-#: ``gator.wait`` polls the status store this often at first, then less
-#: often (×1.5 a time) up to ``WAIT_POLL_MAX_SECONDS``: a long wait costs few
-#: reads (DynamoDB bills each).
-WAIT_POLL_FIRST_SECONDS = 0.05
-WAIT_POLL_MAX_SECONDS = 2.0
-#: The statuses ``gator.wait`` returns on.
-FINAL_STATUSES = (SUCCESS, FAILED, CANCELED)
 
 
 class Gator:
@@ -257,21 +245,7 @@ class Gator:
             TimeoutError: ``timeout`` seconds passed first.
             NotSupportedError: there is no status store.
         """
-        store = self._store()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        interval = WAIT_POLL_FIRST_SECONDS
-        while True:
-            state = store.get(task_id)
-            if state is not None and state.status in FINAL_STATUSES:
-                return state
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    where = "unknown" if state is None else state.status.name.lower()
-                    raise TimeoutError(f"task {task_id} is still {where} after {timeout:g} s")
-                interval = min(interval, left)
-            time.sleep(interval)
-            interval = min(WAIT_POLL_MAX_SECONDS, interval * 1.5)
+        return wait_for_final(self._store(), task_id, timeout)
 
     def _store(self) -> StatusStore:
         if self.status_store is None:
@@ -296,19 +270,14 @@ class Gator:
         Raises:
             ConfigurationError: a bad allow-list entry or time limit.
         """
-        if not isinstance(import_allow, ImportAllow):
-            import_allow = ImportAllow.from_setting(import_allow)
-        if signing_key is not None:
-            signer = Signer.from_setting(signing_key)
-        else:  # the gator's own key, else the environment as it is now
-            signer = self.signer or Signer.from_setting(None)
-        return ConsumerConfig(
+        return ConsumerConfig.build(
             task_class=self.task_class,
             store=self.status_store,
-            signer=signer,
-            import_allow=import_allow,
+            signer=self.signer,
             backoff=backoff or self.backoff,
-            time_limit=_time_limit(time_limit),
+            import_allow=import_allow,
+            signing_key=signing_key,
+            time_limit=time_limit,
         )
 
     def processor(self, **config: Any) -> Processor:
@@ -325,66 +294,8 @@ class Gator:
         settler.flush()
         return outcome.task
 
-    # -- sending ----------------------------------------------------------------------------
-
     def _send(self, tasks: list[Task]) -> None:
-        if any(task.depends_on for task in tasks) and self.status_store is None:
-            raise ConfigurationError("depends_on needs a status store: Gator(dsn, status=...)")
-        with tracing.producing(self.queue, tasks) as trace_attributes:
-            outgoing = [self._outgoing(task, trace_attributes) for task in tasks]
-            if self.status_store is not None:
-                # DELAYED by the task's own due time, not the message's delay:
-                # FIFO queues carry no per-message delay at all.
-                now = time.time()
-                for task in tasks:
-                    delayed = task.delay_until is not None and task.delay_until > now
-                    self.status_store.created(task.task_id, delayed=delayed)
-            ids = self.queue.send_many(outgoing)
-        for task, message_id in zip(tasks, ids, strict=True):
-            task.message_id = message_id
-
-    def _outgoing(self, task: Task, trace_attributes: dict[str, str]) -> Outgoing:
-        body = task.serialize()
-        sent, attributes = self.queue.payloads.offload(body)
-        attributes = {**attributes, **trace_attributes}
-        if self.signer is not None:
-            attributes[SIGNATURE_ATTRIBUTE] = self.signer.sign(sent)
-            if sent is not body:
-                # The signature covers the pointer; this one the payload
-                # itself, so whoever can write the bucket cannot swap it.
-                attributes[PAYLOAD_SIGNATURE_ATTRIBUTE] = self.signer.sign(body)
-        delay = 0
-        if task.delay_until is not None and not self.queue.fifo:
-            wait = math.ceil(task.delay_until - time.time())
-            delay = max(0, min(wait, self.queue.max_delay_seconds))
-        return Outgoing(
-            body=sent,
-            delay_seconds=delay,
-            attributes=attributes,
-            group=task.group,
-            dedup_id=task.dedup_id or task.task_id,
-        )
-
-
-def drain_backoff(backoff: Backoff) -> Backoff:
-    """``backoff`` that retries at once (its maximum kept)."""
-    return replace(backoff, immediate=True)
-
-
-def _time_limit(value: float | None) -> float | None:
-    """The argument, else ``ALLIGATOR_TIME_LIMIT``; refused if not a sane limit."""
-    raw: Any = value if value is not None else _env.get(_env.TIME_LIMIT)
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"time_limit must be a number of seconds, not {raw!r}") from None
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIME_LIMIT_SECONDS):
-        raise ConfigurationError(
-            f"time_limit must be more than 0 and at most {MAX_TIME_LIMIT_SECONDS} s, not {raw!r}"
-        )
-    return seconds
+        send(self.queue, tasks, store=self.status_store, signer=self.signer)
 
 
 def _build_custom_backend(

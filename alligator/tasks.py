@@ -6,22 +6,24 @@ workers interoperate with this version in both directions.
 
 from __future__ import annotations
 
-import asyncio
 import calendar
-import concurrent.futures
 import datetime as dt
-import importlib
 import inspect
-import json
-import logging
 import math
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from . import wire
+from .callables import (
+    call_hook,
+    callable_path,
+    describe,
+    dumps_naming_culprit,
+    import_attr,
+    run_awaitable,
+)
 from .constants import (
     CANCELED,
     FAILED,
@@ -33,13 +35,8 @@ from .constants import (
 )
 from .exceptions import (
     MultipleDelayError,
-    TimeLimitExceeded,
-    UnknownCallableError,
-    UnknownModuleError,
     UnserializableTaskError,
 )
-
-log = logging.getLogger("alligator")
 
 Hook = Callable[..., Any]
 TASK_OPTIONS = ("group", "dedup_id", "time_limit")
@@ -125,7 +122,7 @@ class Task:
         self.message_id: str | None = None
 
     def __repr__(self) -> str:
-        name = _describe(self.func) if self.func else "nothing"
+        name = describe(self.func) if self.func else "nothing"
         return f"<Task {self.task_id} {name} {self.status.name}>"
 
     def check(self) -> None:
@@ -218,7 +215,7 @@ class Task:
             "kwargs": self.func_kwargs,
             "options": options,
         }
-        return _dumps_naming_culprit(data, f"{module}.{name}", self.func)
+        return dumps_naming_culprit(data, f"{module}.{name}", self.func)
 
     @classmethod
     def deserialize(cls, data: str | bytes) -> Task:
@@ -303,20 +300,20 @@ class Task:
             self.to_failed()
             self.error = exc
             if self.on_error:
-                _call_hook(self.on_error, self, exc)
+                call_hook(self.on_error, self, exc)
             raise
         self.result = result
         self.error = None
         self.to_success()
         if self.on_success:
-            _call_hook(self.on_success, self, result)
+            call_hook(self.on_success, self, result)
         return self
 
     @property
     def callable_name(self) -> str:
         """``module.name`` of the callable, for logs."""
         if self.func is not None:
-            return _describe(self.func)
+            return describe(self.func)
         if self.target is not None:
             return ".".join(self.target)
         return "?"
@@ -325,124 +322,6 @@ class Task:
     def status_name(self) -> str:
         """The status as a lower-case word."""
         return TaskStatus(self.status).name.lower()
-
-
-def callable_path(func: Any, *, for_worker: bool = False) -> tuple[str, str]:
-    """``(module, name)`` a worker can import ``func`` by, or a clear refusal."""
-    if not callable(func):
-        raise UnserializableTaskError(f"{func!r} is not callable")
-    if inspect.ismethod(func):
-        raise UnserializableTaskError(
-            f"{_describe(func)} is a bound method; a worker can only import "
-            "module-level functions: move it to module level"
-        )
-    module = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None) or ""
-    name = getattr(func, "__name__", None) or ""
-    if name == "<lambda>":
-        raise UnserializableTaskError(
-            f"a lambda (in {module}) cannot be imported by a worker: use a module-level function"
-        )
-    if "<locals>" in qualname:
-        raise UnserializableTaskError(
-            f"{module}.{qualname} is a local function or closure; a worker can "
-            "only import module-level functions"
-        )
-    if not module or not name or qualname != name:
-        raise UnserializableTaskError(
-            f"{func!r} is not a module-level function a worker can import"
-        )
-    if for_worker and module == "__main__":
-        raise UnserializableTaskError(
-            f"{name} is defined in __main__, which a worker cannot import: "
-            "move it to an importable module"
-        )
-    loaded = sys.modules.get(module)
-    if loaded is not None and getattr(loaded, name, None) is not func:
-        raise UnserializableTaskError(
-            f"{module}.{name} does not refer to this function (is it decorated "
-            "or renamed?); a worker would call something else"
-        )
-    return module, name
-
-
-def import_attr(module_name: str, name: str) -> Callable[..., Any]:
-    """Import ``module_name`` and return its callable ``name``.
-
-    Raises:
-        UnknownModuleError: the module cannot be imported.
-        UnknownCallableError: it has no such callable.
-    """
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # an import can fail in any way; none may escape
-        raise UnknownModuleError(
-            f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
-    func = getattr(module, name, None)
-    if func is None or not callable(func):
-        raise UnknownCallableError(f"module {module_name!r} has no callable {name!r}")
-    return func
-
-
-def _call_hook(hook: Hook, task: Task, value: Any) -> None:
-    """Call a hook; what it raises is logged, never raised: the run's own
-    outcome stands."""
-    try:
-        hook(task, value)
-    except BaseException:
-        log.exception("hook %s of task %s raised", _describe(hook), task.task_id)
-
-
-def run_awaitable(awaitable: Any, *, time_limit: float | None = None) -> Any:
-    """Run a coroutine to completion, even from inside a running event loop;
-    at ``time_limit`` seconds it is cancelled and ``TimeLimitExceeded`` raised.
-    """
-
-    async def wait() -> Any:
-        if time_limit is None:
-            return await awaitable
-        try:
-            return await asyncio.wait_for(awaitable, time_limit)
-        except TimeoutError:
-            raise TimeLimitExceeded(f"cancelled at its time limit of {time_limit:g} s") from None
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(wait())
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, wait()).result()
-
-
-def _dumps_naming_culprit(data: dict[str, Any], name: str, func: Any) -> str:
-    try:
-        return json.dumps(data, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        pass
-    names = _parameter_names(func, len(data["args"]))
-    places = [(f"argument {i}{names[i]}", v) for i, v in enumerate(data["args"])]
-    places += [(f"keyword argument {k!r}", v) for k, v in data["kwargs"].items()]
-    for where, value in places:
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise UnserializableTaskError(
-                f"{where} of {name} is not JSON-serialisable ({type(value).__name__}: {exc})"
-            ) from None
-    raise UnserializableTaskError(f"task {name} is not JSON-serialisable")
-
-
-def _parameter_names(func: Any, count: int) -> list[str]:
-    """`` ('b')`` for each positional argument whose parameter has a name."""
-    try:
-        parameters = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        parameters = []
-    positional = [
-        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return [f" ({positional[i]!r})" if i < len(positional) else "" for i in range(count)]
 
 
 def _unix_time(value: float | dt.date | None) -> float | None:
@@ -457,9 +336,4 @@ def _unix_time(value: float | dt.date | None) -> float | None:
     return float(value)
 
 
-def _describe(func: Any) -> str:
-    module = getattr(func, "__module__", "?")
-    return f"{module}.{getattr(func, '__qualname__', repr(func))}"
-
-
-__all__ = ["Task", "callable_path", "import_attr"]
+__all__ = ["Task", "callable_path", "import_attr", "run_awaitable"]

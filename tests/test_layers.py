@@ -32,6 +32,7 @@ FLOORS: list[list[str]] = [
         "alligator.wire",
         "alligator.security",
         "alligator._moto",
+        "alligator.callables",
     ],
     ["alligator.tasks", "alligator.backends.base", "alligator.status.base"],
     ["alligator.outcome"],
@@ -43,7 +44,7 @@ FLOORS: list[list[str]] = [
         "alligator.metrics",
         "alligator.tracing",
     ],
-    ["alligator.consume", "alligator.ops"],
+    ["alligator.consume", "alligator.ops", "alligator.produce"],
     ["alligator.gator"],
     [
         "alligator.worker",

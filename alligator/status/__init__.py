@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from .. import _env
 from ..dsn import parse_dsn, registered_class
-from .base import Claim, Dependencies, StatusStore, TaskState, Verdict, decode_result, encode_result
+from .base import (
+    Claim,
+    Dependencies,
+    StatusStore,
+    TaskState,
+    Verdict,
+    decode_result,
+    encode_result,
+    wait_for_final,
+)
 
 __all__ = [
     "Claim",
@@ -15,6 +24,7 @@ __all__ = [
     "decode_result",
     "encode_result",
     "open_status",
+    "wait_for_final",
 ]
 
 #: scheme -> "module:Class", imported when used (DynamoDB needs boto3).

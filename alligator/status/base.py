@@ -10,11 +10,12 @@ both run it.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
-from ..constants import TaskStatus
+from ..constants import CANCELED, FAILED, SUCCESS, TaskStatus
 
 #: The longest error text kept: the exception line, not a novel.
 MAX_ERROR_CHARS = 4096
@@ -148,3 +149,34 @@ def dependency_verdict(
     if all(statuses.get(task_id) == TaskStatus.SUCCESS for task_id in task_ids):
         return Dependencies.READY, None
     return Dependencies.WAITING, None
+
+
+#: ``wait_for_final`` polls this often at first, then less often (×1.5 a
+#: time) up to ``WAIT_POLL_MAX_SECONDS``: a long wait costs few reads
+#: (DynamoDB bills each).
+WAIT_POLL_FIRST_SECONDS = 0.05
+WAIT_POLL_MAX_SECONDS = 2.0
+#: The statuses a wait returns on.
+FINAL_STATUSES = (SUCCESS, FAILED, CANCELED)
+
+
+def wait_for_final(store: StatusStore, task_id: str, timeout: float | None) -> TaskState:
+    """Poll ``store`` until the task is SUCCESS, FAILED or CANCELED (``gator.wait``).
+
+    Raises:
+        TimeoutError: ``timeout`` seconds passed first.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    interval = WAIT_POLL_FIRST_SECONDS
+    while True:
+        state = store.get(task_id)
+        if state is not None and state.status in FINAL_STATUSES:
+            return state
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                where = "unknown" if state is None else state.status.name.lower()
+                raise TimeoutError(f"task {task_id} is still {where} after {timeout:g} s")
+            interval = min(interval, left)
+        time.sleep(interval)
+        interval = min(WAIT_POLL_MAX_SECONDS, interval * 1.5)
