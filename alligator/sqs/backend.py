@@ -9,7 +9,6 @@ entries (see ``_batches``).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,20 +17,18 @@ from urllib.parse import urlencode
 from .._aws import client_config, session_for
 from ..backends.base import Outgoing, QueueStats, Received
 from ..dsn import DSN
-from ..exceptions import AlligatorException, ConfigurationError, PayloadTooLargeError
+from ..exceptions import ConfigurationError
 from ..limits import (
-    MAX_BATCH_ENTRIES,
-    MAX_DEDUP_ID_CHARS,
     MAX_DELAY_SECONDS,
     MAX_MESSAGE_BYTES,
     MAX_WAIT_SECONDS,
 )
-from . import _batches
 from ._errors import translate_errors
 from ._queues import QueueResolver
 from ._settings import SQSSettings, parse_settings
 from .payload import PayloadStore, SQSPayloads
 from .receipts import Receipts
+from .sending import Sender
 
 #: Bytes under the limit kept free for message attributes (the signature,
 #: the trace context, and the reason when a message is dead-lettered), so a
@@ -96,6 +93,7 @@ class SQSBackend:
             offload_above=lambda: self.max_message_bytes - self.attribute_headroom_bytes,
         )
         self._receipts = Receipts(self.client, settings, self._queues, self.payloads)
+        self._sender = Sender(self.client, settings, self._queues)
 
     def __repr__(self) -> str:
         return f"SQSBackend(queue={self.queue_name!r}, region={self.region!r})"
@@ -179,54 +177,17 @@ class SQSBackend:
         backend._queues.pin_without_dlq(url)
         return backend
 
-    # -- producing -----------------------------------------------------------
+    # -- producing (see ``Sender``) ------------------------------------------------
 
     def send_many(self, messages: Sequence[Outgoing]) -> list[str]:
-        """Send messages, batched (10 entries, 1 MiB per request).
-
-        Example:
-            >>> backend.send_many([Outgoing(body), Outgoing(later, delay_seconds=60)])
-
-        Returns:
-            The ``MessageId`` of each message, in input order.
+        """Send messages, batched (10 entries, 1 MiB per request); their
+        ``MessageId``s, in input order.
 
         Raises:
             PayloadTooLargeError: a message is over the size limit.
             AlligatorException: SQS refused a message (names its error).
         """
-        entries = [self._entry(message) for message in messages]
-        sizes = [_batches.entry_bytes(entry) for entry in entries]
-        for size in sizes:
-            if size > self.max_message_bytes:
-                raise PayloadTooLargeError(
-                    f"message is {size} bytes with its attributes, over the SQS "
-                    f"limit of {self.max_message_bytes}"
-                )
-        if len(entries) == 1:
-            with self._translate():
-                response = self.client.send_message(QueueUrl=self.queue_url, **entries[0])
-            return [response["MessageId"]]
-        ids: list[str] = [""] * len(entries)
-        chunks = _batches.chunk_indices(
-            sizes, max_entries=MAX_BATCH_ENTRIES, max_bytes=self.max_message_bytes
-        )
-        for chunk in chunks:
-            batch = [{"Id": str(index), **entries[index]} for index in chunk]
-            with self._translate():
-                sent, failed = _batches.run_batch(
-                    self.client.send_message_batch, batch, QueueUrl=self.queue_url
-                )
-            for entry_id, result in sent.items():
-                ids[int(entry_id)] = result["MessageId"]
-            if failed:
-                failure = next(iter(failed.values()))
-                raise AlligatorException(
-                    f"SQS refused {len(failed)} message(s) for queue "
-                    f"{self.queue_name!r}: {failure.get('Code')}: "
-                    f"{failure.get('Message')} ({sum(map(bool, ids))} of "
-                    f"{len(ids)} were sent)"
-                )
-        return ids
+        return self._sender.send_many(messages, max_bytes=self.max_message_bytes)
 
     # -- consuming (see ``Receipts``) ------------------------------------------------
 
@@ -303,19 +264,6 @@ class SQSBackend:
         with translate_errors(self.queue_name, self.region):
             yield
 
-    def _entry(self, message: Outgoing) -> dict[str, Any]:
-        entry: dict[str, Any] = {"MessageBody": message.body}
-        attributes = _batches.encode_attributes(message.attributes)
-        if attributes:
-            entry["MessageAttributes"] = attributes
-        if self.fifo:
-            # FIFO queues refuse per-message delays; callers defer instead.
-            entry["MessageGroupId"] = message.group or "default"
-            entry["MessageDeduplicationId"] = _dedup_id(message)
-        elif message.delay_seconds > 0:
-            entry["DelaySeconds"] = min(message.delay_seconds, MAX_DELAY_SECONDS)
-        return entry
-
     def _counts(self, url: str, name: str) -> tuple[int, int, int]:
         names = [
             "ApproximateNumberOfMessages",
@@ -327,12 +275,3 @@ class SQSBackend:
         attributes = response.get("Attributes", {})
         visible, in_flight, delayed = (int(attributes.get(key, 0)) for key in names)
         return visible, in_flight, delayed
-
-
-def _dedup_id(message: Outgoing) -> str:
-    """The FIFO deduplication id: the message's own (hashed if it is over
-    SQS's 128 characters), else a hash of the body."""
-    dedup_id = message.dedup_id
-    if dedup_id and len(dedup_id) <= MAX_DEDUP_ID_CHARS:
-        return dedup_id
-    return hashlib.sha256((dedup_id or message.body).encode("utf-8")).hexdigest()

@@ -16,21 +16,17 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 try:
     import boto3  # noqa: F401  (the friendly error below)
-    from botocore.exceptions import ClientError, NoCredentialsError
+    from botocore.exceptions import ClientError
 except ImportError as exc:  # pragma: no cover - exercised without boto3
     raise ImportError(
         "alligator's DynamoDB status store needs boto3: pip install 'alligator[sqs]'"
     ) from exc
 
 from .._aws import (
-    ACCESS_DENIED_CODES,
-    BAD_CREDENTIAL_CODES,
     client_config,
     error_code,
     session_for,
@@ -38,6 +34,7 @@ from .._aws import (
 from ..constants import TaskStatus
 from ..dsn import DSN, bool_option, int_option
 from ..exceptions import ConfigurationError
+from ._dynamodb_table import TTL_ATTRIBUTE, ensure_table, table_errors
 from .base import (
     MAX_ERROR_CHARS,
     Claim,
@@ -53,8 +50,6 @@ from .base import (
 OPTIONS = {"endpoint_url", "create", "ttl_days"}
 #: Days a record lives after its last change, unless ``ttl_days`` says.
 DEFAULT_TTL_DAYS = 30
-#: The attribute the table's TTL reads (Unix seconds).
-TTL_ATTRIBUTE = "expires_at"
 #: Keys per BatchGetItem, DynamoDB's limit.
 #: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
 MAX_BATCH_GET = 100
@@ -168,68 +163,18 @@ class DynamoDBStatusStore:
     def __repr__(self) -> str:
         return f"DynamoDBStatusStore(table={self.table!r}, region={self.region!r})"
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self) -> Any:
         """Errors the user must fix become one-line ``ConfigurationError``."""
-        try:
-            yield
-        except NoCredentialsError as exc:
-            raise ConfigurationError(
-                "no AWS credentials found for the DynamoDB status store; "
-                "configure them as boto3 expects"
-            ) from exc
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "ResourceNotFoundException":
-                raise ConfigurationError(
-                    f"DynamoDB table {self.table!r} does not exist in "
-                    f"{self.region}; create it or add ?create=true"
-                ) from exc
-            if code in BAD_CREDENTIAL_CODES or code in ACCESS_DENIED_CODES:
-                raise ConfigurationError(
-                    f"AWS refused access ({code}) to DynamoDB table "
-                    f"{self.table!r} in {self.region}: check the credentials "
-                    "and the IAM policy"
-                ) from exc
-            raise
+        return table_errors(self.table, self.region)
 
     def _ensure_table(self) -> None:
         """With ``create=true``, create the table (once) if it is missing."""
         if self._ready:
             return
         with self._ready_lock, self._errors():
-            if self._ready:
-                return
-            try:
-                self.client.describe_table(TableName=self.table)
-            except ClientError as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise
-                self._create_table()
-            self._ready = True
-
-    def _create_table(self) -> None:
-        key = "task_id"
-        try:
-            self.client.create_table(
-                TableName=self.table,
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        except ClientError as exc:
-            # Another consumer is creating it right now: wait for theirs.
-            if error_code(exc) != "ResourceInUseException":
-                raise
-        waiter = self.client.get_waiter("table_exists")
-        waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-        ttl = {"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-        try:
-            self.client.update_time_to_live(TableName=self.table, TimeToLiveSpecification=ttl)
-        except ClientError as exc:
-            # "TimeToLive is already enabled": a racing creator was first.
-            if error_code(exc) != "ValidationException":
-                raise
+            if not self._ready:
+                ensure_table(self.client, self.table)
+                self._ready = True
 
     def _update(
         self, task_id: str, rule: tuple[str, str, str], **values: str | float
