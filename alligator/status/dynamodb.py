@@ -34,7 +34,7 @@ from .._aws import (
 from ..constants import TaskStatus
 from ..dsn import DSN, bool_option, int_option
 from ..exceptions import ConfigurationError
-from ._dynamodb_table import TTL_ATTRIBUTE, ensure_table, table_errors
+from ._dynamodb_table import ensure_table, table_errors
 from .base import (
     MAX_ERROR_CHARS,
     Claim,
