@@ -125,7 +125,10 @@ def session_for(endpoint_url: str | None, service: str = "sqs") -> Any:
     endpoint = effective_endpoint(endpoint_url, service)
     if is_loopback(endpoint) and session.get_credentials() is None:
         log.info("no AWS credentials configured: using dummy ones for %s", endpoint)
-        session = boto3.session.Session(**DUMMY_CREDENTIALS)
+        session = boto3.session.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+        )
     return session
 
 

@@ -82,7 +82,8 @@ def import_attr(module_name: str, name: str) -> Callable[..., Any]:
     func = getattr(module, name, None)
     if func is None or not callable(func):
         raise UnknownCallableError(f"module {module_name!r} has no callable {name!r}")
-    return func
+    found: Callable[..., Any] = func
+    return found
 
 
 def call_hook(hook: Hook, task: Any, value: Any) -> None:

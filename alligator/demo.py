@@ -64,7 +64,10 @@ def _run_demo(out: Any) -> int:
         )
         gator = Gator(dsn)
         requests = count_requests(gator.backend.client)
-        calls = [(add, (n, n), {}) for n in range(30)] + [(flaky, (n,), {}) for n in range(5)]
+        calls: list[tuple[Any, tuple[int, ...], dict[str, Any]]] = [
+            (add, (n, n), {}) for n in range(30)
+        ]
+        calls += [(flaky, (n,), {}) for n in range(5)]
         tasks = gator.task_many(calls, retries=2)
         tasks.append(gator.options(retries=2).task(broken, 1234))
         print(f"enqueued {len(tasks)} tasks on {url} (FIFO: no, DLQ: demo-dlq)", file=out)

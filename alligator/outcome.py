@@ -97,7 +97,7 @@ class Outcome:
         """The reason of an ACK or DEFER that is not a plain success, as a
         word ("canceled", "duplicate", "due later", "busy", "waiting")."""
         if self.action in (Action.ACK, Action.DEFER) and self.reason is not Reason.SUCCEEDED:
-            return self.reason.value
+            return str(self.reason.value)
         return ""
 
 

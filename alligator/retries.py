@@ -55,7 +55,7 @@ class Backoff:
             return 0
         factor = random.uniform(0.5, 1.0) if jitter is None else jitter
         exponent = min(max(attempt, 1) - 1, 64)
-        return math.ceil(min(self.maximum, self.base * 2**exponent) * factor)
+        return int(math.ceil(min(self.maximum, self.base * 2**exponent) * factor))
 
     def poll_seconds(self) -> int:
         """How long to wait before looking again at a task that waits on

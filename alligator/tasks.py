@@ -248,7 +248,7 @@ class Task:
         task = cls(
             task_id=data["task_id"],
             retries=data["retries"],
-            is_async=data.get("is_async", data.get("async")),
+            is_async=bool(data.get("is_async", data.get("async"))),
             depends_on=options.get("depends_on"),
             delay_until=options.get("delay_until"),
         )

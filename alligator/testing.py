@@ -73,14 +73,13 @@ def sqs_endpoint() -> Iterator[str]:
         yield given.rstrip("/")
         return
     with dummy_credentials():
+        missing: str | None = None
         try:
             # Port 0: the OS picks a free port, with no window for another
             # process to take it between choosing and binding.
             server, url = start_moto(0)
         except ConfigurationError as exc:  # moto is not installed
             missing = str(exc)
-        else:
-            missing = None
         if missing is not None:  # outside the except: one line, no chain
             pytest.fail(f"sqs_endpoint: {missing}", pytrace=False)
         try:

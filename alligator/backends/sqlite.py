@@ -293,7 +293,7 @@ class SqliteBackend:
             if row is None:
                 return None
             db.execute("DELETE FROM messages WHERE seq = ?", (row[0],))
-        return row[1]
+        return str(row[1])
 
     # -- the queue as a whole --------------------------------------------------
 

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_optional(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_optional(commands: argparse._SubParsersAction) -> None:
     """Subcommands of optional parts, registered when their module is there."""
     for module in ("schedule", "dashboard"):
         try:

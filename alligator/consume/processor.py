@@ -109,12 +109,16 @@ class Processor:
         """
         now = time.time()
         queued_for = None if message.sent_at is None else max(0.0, now - message.sent_at)
-        outcome = self._prepare(message, now)
-        if isinstance(outcome, Run):
-            run = outcome
+        prepared = self._prepare(message, now)
+        outcome: Outcome | None = None
+        if isinstance(prepared, Run):
+            run = prepared
             run.time_limit = self._time_limit(run.task, time_limit_cap)
             result = executor.execute(run)
-            outcome = self.conclude(run, result) if run.finish() else None
+            if run.finish():
+                outcome = self.conclude(run, result)
+        else:
+            outcome = prepared
         if outcome is not None:
             outcome.queued_for = queued_for
             outcome.queue = self.queue.queue_name

@@ -133,7 +133,7 @@ def _add_guard(app: Flask, guard: Guard) -> None:
                 method=request.method,
                 path=request.path,
                 host=request.headers.get("Host", ""),
-                headers=request.headers,
+                headers=request.headers,  # type: ignore[arg-type]
                 cookie=request.cookies.get(guard.cookie_name),
                 query_token=request.args.get("token"),
                 page=request.path == "/",
@@ -143,7 +143,7 @@ def _add_guard(app: Flask, guard: Guard) -> None:
         if verdict.redirect is not None:
             # The login link, minus its token: out of the address bar and
             # the history once the cookie is set.
-            return redirect(verdict.redirect, 303)
+            return redirect(verdict.redirect, 303)  # type: ignore[return-value]
         if verdict.status:
             return _error(verdict.reason, verdict.status)
         return None

@@ -140,11 +140,11 @@ class Guard:
         if self.token is not None and request.query_token is not None and request.method == "GET":
             if not self._token_ok(request.query_token):
                 return Verdict(401, "wrong token")
-            fresh = self._new_session()
-            return Verdict(302, new_session=fresh, session_id=fresh, redirect=request.path)
+            minted = self._new_session()
+            return Verdict(302, new_session=minted, session_id=minted, redirect=request.path)
         if self.token is not None and session is None and not self._header_token_ok(request):
             return Verdict(401, "this dashboard needs its token: open its login link /?token=…")
-        fresh = None
+        fresh: str | None = None
         if session is None and request.page:
             fresh = session = self._new_session()
         if request.method not in ("GET", "HEAD"):

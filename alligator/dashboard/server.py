@@ -80,7 +80,7 @@ class DashboardServer:
                 request_handler=_QuietHandler,
                 fd=listener.fileno(),
             )
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # type: ignore[attr-defined]
         self.guard.port = self.port = int(self._server.port)
         self.host = host
         self._thread: threading.Thread | None = None

@@ -24,15 +24,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .._text import printable
-from ..backends.base import (
+from ..backends.base import Outgoing, Received
+from ..exceptions import AlligatorException, PoisonMessageError
+from ..wire import (
     ATTEMPTS_ATTRIBUTE,
     ERROR_ATTRIBUTE,
     FAILED_AT_ATTRIBUTE,
-    Outgoing,
-    Received,
+    TRANSIENT_ATTRIBUTES,
+    decode,
 )
-from ..exceptions import AlligatorException, PoisonMessageError
-from ..wire import TRANSIENT_ATTRIBUTES, decode
 from .table import DIM, RED, YELLOW, Cell, render, shorten
 
 #: Seconds a peeked message stays hidden should peek die before its release.

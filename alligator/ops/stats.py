@@ -129,7 +129,7 @@ def human_seconds(seconds: float) -> str:
     if whole < 60:
         return f"{seconds:.0f} s"
     units = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
-    parts = []
+    parts: list[str] = []
     for name, size in units:
         if whole >= size or parts:
             parts.append(f"{whole // size} {name}")

@@ -203,7 +203,8 @@ def _at(text: str, zone: ZoneInfo) -> At:
     if not match:
         raise CronError("write at(yyyy-mm-ddThh:mm:ss), for example at(2026-12-24T09:00:00)")
     try:
-        local = datetime(*(int(part) for part in match.groups()))  # type: ignore[misc]
+        year, month, day, hour, minute, second = (int(part) for part in match.groups())
+        local = datetime(year, month, day, hour, minute, second)
     except ValueError as exc:
         raise CronError(f"not a real date and time ({exc})") from None
     moment = wall_clock_to_utc(local, zone)

@@ -174,7 +174,7 @@ def _client(gator: Gator) -> tuple[Any, str]:
 def _queue(gator: Gator) -> tuple[str, bool]:
     """The queue's ARN and whether it is FIFO (with content-based dedup)."""
     settings = _sqs_settings(gator)
-    url = gator.backend.queue_url  # type: ignore[attr-defined]
+    url = gator.backend.queue_url
     client = _aws.session_for(settings.endpoint_url).client(
         "sqs",
         region_name=settings.region,

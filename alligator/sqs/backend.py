@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from .._aws import client_config, session_for
@@ -29,6 +29,9 @@ from ._settings import SQSSettings, parse_settings
 from .payload import PayloadStore, SQSPayloads
 from .receipts import Receipts
 from .sending import Sender
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 #: Bytes under the limit kept free for message attributes (the signature,
 #: the trace context, and the reason when a message is dead-lettered), so a
@@ -73,7 +76,7 @@ class SQSBackend:
         self.payload_bucket = settings.payload_bucket
         self._session = session_for(settings.endpoint_url)
         config = client_config(MAX_WAIT_SECONDS + READ_TIMEOUT_MARGIN_SECONDS)
-        self.client: Any = self._session.client(
+        self.client: SQSClient = self._session.client(
             "sqs",
             region_name=settings.region,
             endpoint_url=settings.endpoint_url,
@@ -265,13 +268,13 @@ class SQSBackend:
             yield
 
     def _counts(self, url: str, name: str) -> tuple[int, int, int]:
-        names = [
+        names: list[Any] = [
             "ApproximateNumberOfMessages",
             "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed",
         ]
         with translate_errors(name, self.region):
             response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=names)
-        attributes = response.get("Attributes", {})
-        visible, in_flight, delayed = (int(attributes.get(key, 0)) for key in names)
+        attributes: dict[str, str] = dict(response.get("Attributes", {}))  # type: ignore[arg-type]
+        visible, in_flight, delayed = (int(attributes.get(key) or 0) for key in names)
         return visible, in_flight, delayed

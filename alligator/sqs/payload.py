@@ -177,7 +177,7 @@ class PayloadStore:
                 raise PoisonMessageError(f"S3 pointer is invalid: {error_code(exc)}") from exc
             raise
         try:
-            return data.decode("utf-8")
+            return str(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise PoisonMessageError(f"payload s3://{bucket}/{key} is not UTF-8 text") from exc
 

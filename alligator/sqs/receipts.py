@@ -29,6 +29,8 @@ from ._settings import SQSSettings
 from .messages import SYSTEM_ATTRIBUTES, from_api
 
 if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
     from .payload import SQSPayloads
 
 log = logging.getLogger("alligator")
@@ -45,14 +47,15 @@ class Receipts:
     """
 
     def __init__(
-        self, client: Any, settings: SQSSettings, queues: QueueResolver, payloads: SQSPayloads
+        self, client: SQSClient, settings: SQSSettings, queues: QueueResolver, payloads: SQSPayloads
     ) -> None:
         self.client = client
         self.settings = settings
         self.region = settings.region
         self._queues = queues
         self._payloads = payloads
-        members = client.meta.service_model.operation_model("ReceiveMessage").input_shape.members
+        shape = client.meta.service_model.operation_model("ReceiveMessage").input_shape
+        members = shape.members if shape is not None else {}
         # Older botocore has only the deprecated AttributeNames.
         self._system_attributes_param = (
             "MessageSystemAttributeNames"

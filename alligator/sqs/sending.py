@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Outgoing
 from ..exceptions import AlligatorException, PayloadTooLargeError
@@ -16,6 +16,9 @@ from . import _batches
 from ._errors import translate_errors
 from ._queues import QueueResolver
 from ._settings import SQSSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 class Sender:
@@ -27,7 +30,7 @@ class Sender:
         queues: finds the queue's URL.
     """
 
-    def __init__(self, client: Any, settings: SQSSettings, queues: QueueResolver) -> None:
+    def __init__(self, client: SQSClient, settings: SQSSettings, queues: QueueResolver) -> None:
         self.client = client
         self.settings = settings
         self._queues = queues

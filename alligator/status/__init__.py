@@ -46,4 +46,5 @@ def open_status(dsn: str | StatusStore | None) -> StatusStore | None:
     if dsn is None or not isinstance(dsn, str):
         return dsn
     parsed = parse_dsn(dsn)
-    return registered_class(STORES, parsed, "status store scheme")(parsed)
+    store: StatusStore = registered_class(STORES, parsed, "status store scheme")(parsed)
+    return store

@@ -216,7 +216,8 @@ class DynamoDBStatusStore:
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise
-                return False, exc.response.get("Item")
+                old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                return False, old
         return True, answer.get("Attributes", {})
 
     def _item(self, task_id: str) -> dict[str, Any] | None:

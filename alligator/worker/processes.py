@@ -75,10 +75,11 @@ class ChildProcess:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid
+        pid: int | None = self.process.pid
+        return pid
 
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return bool(self.process.is_alive())
 
     def run(self, run: Run) -> RunResult:
         """Run one task in the child; never raises for the task's sake."""
