@@ -9,7 +9,6 @@ is retried like any other.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import time
@@ -84,11 +83,11 @@ class InlineExecutor:
         task, time_limit = run.task, run.time_limit
         started = time.monotonic()
         if task.func is None:
-            failed: RunResult | None = None
-            with self._limit(run, time_limit) as limit:
-                failed = self._resolve(task, run.data, started)
-            if limit is not None and limit.fired:
-                return _failed(task, limit.error(), started, timed_out=True)
+            failed, fired = self._limited(
+                run, time_limit, lambda: self._resolve(task, run.data, started)
+            )
+            if fired:
+                return _failed(task, _limit_error(time_limit), started, timed_out=True)
             if failed is not None:
                 return failed
         if time_limit is None:
@@ -96,20 +95,22 @@ class InlineExecutor:
         # A coroutine is cancelled at its limit by its own event loop; the
         # thread's limit is the backstop for one that blocks the loop.
         backstop = time_limit + COROUTINE_GRACE_SECONDS if _is_coroutine(task) else time_limit
-        result: RunResult | None = None
-        with self._limit(run, backstop) as limit:
-            result = self._run(task, time_limit, started)
-        if result is None or (limit is not None and limit.fired and not result.ok):
+        result, fired = self._limited(run, backstop, lambda: self._run(task, time_limit, started))
+        if result is None or (fired and not result.ok):
             # (None: the limit went off between the task and here.)
-            error = limit.error() if limit is not None else TimeLimitExceeded()
-            return _failed(task, error, started, timed_out=True)
+            return _failed(task, _limit_error(time_limit), started, timed_out=True)
         return result
 
-    def _limit(self, run: Run, seconds: float | None) -> Any:
+    def _limited(
+        self, run: Run, seconds: float | None, call: Callable[[], RunResult | None]
+    ) -> tuple[RunResult | None, bool]:
+        """``call()`` within ``seconds`` (``None``: no limit); its result
+        and whether the limit fired (``WATCHDOG.call``: the limit's
+        exception never escapes, wherever it lands)."""
         if seconds is None:
-            return contextlib.nullcontext()
+            return call(), False
         on_expire = None if self.on_expire is None else functools.partial(self.on_expire, run)
-        return WATCHDOG.arm(seconds, on_expire=on_expire)
+        return WATCHDOG.call(seconds, call, on_expire=on_expire)
 
     def _resolve(self, task: Task, data: dict[str, Any], started: float) -> RunResult | None:
         try:
@@ -134,6 +135,10 @@ class InlineExecutor:
 
 def _is_coroutine(task: Task) -> bool:
     return inspect.iscoroutinefunction(task.func)
+
+
+def _limit_error(seconds: float | None) -> TimeLimitExceeded:
+    return TimeLimitExceeded(f"the run went past its time limit of {seconds or 0:g} s")
 
 
 def _failed(task: Task, exc: BaseException, started: float, *, timed_out: bool) -> RunResult:

@@ -11,7 +11,11 @@ the stuck thread (the worker's thread pool refills the slot) passes
 
 The exception must never go off outside the run it was aimed at, so arming,
 firing and disarming are serialised on one lock, and disarming clears an
-exception that was set but not yet raised.
+exception that was set but not yet raised. That leaves the edges: an
+exception set as the run ends can land in the few Python instructions
+that enter or leave a ``with`` block (``Limit.__exit__`` itself, before it
+can clear it), and from there it escapes the block. ``Watchdog.call``
+catches it there too; use it rather than ``with WATCHDOG.arm(...)``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
 from ..exceptions import TimeLimitExceeded
+
+T = TypeVar("T")
 
 # Two prototypes of one C function: one sets an exception *class* (CPython
 # 3.11 takes no instance there), one passes NULL, which clears it.
@@ -34,7 +41,8 @@ _clear_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(_SI
 
 
 class Limit:
-    """One armed limit; a context manager around the run it guards.
+    """One armed limit; a context manager around the run it guards (see
+    the module docstring: ``Watchdog.call`` also covers the block's edges).
 
     Example:
         >>> with WATCHDOG.arm(30) as limit:
@@ -114,6 +122,36 @@ class Watchdog:
                 self._thread.start()
             self._wake.notify()
         return limit
+
+    def call(
+        self,
+        seconds: float,
+        func: Callable[[], T],
+        *,
+        on_expire: Callable[[], object] | None = None,
+    ) -> tuple[T | None, bool]:
+        """``func()`` on the calling thread within ``seconds``: its result
+        (``None`` if the limit interrupted it) and whether the limit fired.
+        The limit's ``TimeLimitExceeded`` never escapes, wherever it lands.
+
+        Example:
+            >>> value, fired = WATCHDOG.call(30, task.run)
+        """
+        limit: Limit | None = None
+        value: T | None = None
+        try:
+            limit = self.arm(seconds, on_expire=on_expire)
+            with limit:
+                value = func()
+        except TimeLimitExceeded:
+            # It fired as the block was entered or left, in instructions
+            # ``Limit.__exit__`` does not cover (or in ``func``, which let
+            # it through): the limit went off, once, and nothing is pending.
+            if limit is not None:
+                limit.disarm()
+            return value, True
+        assert limit is not None
+        return value, limit.fired
 
     def _disarm(self, limit: Limit) -> None:
         with self._lock:

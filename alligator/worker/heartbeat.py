@@ -4,7 +4,8 @@ task's status-store lease, alive; sends deletes that waited too long.
 A message is extended once it has been held for half its lease (batched:
 ``ChangeMessageVisibilityBatch`` for everything due, received-but-waiting
 messages included). An extension that fails is tried again a quarter lease
-later, well before the lease ends. A finished message is no longer
+later, then halfway to the end of the lease again after each failure: well
+before the lease ends (``Inflight.retry_soon``). A finished message is no longer
 extended, so its delete must go out well inside what is left of its lease:
 the heartbeat sends any delete that waited a tick.
 """

@@ -3,9 +3,10 @@ unit from the engine and runs it. They differ only in the ``Executor`` a
 slot runs its tasks with:
 
 - ``ThreadPool``: in the slot's own thread. A run past its time limit gets
-  ``TimeLimitExceeded`` raised in that thread; it is concluded at the limit
-  whatever the thread does, and if the thread does not come back (stuck in
-  a C call) it is abandoned and a fresh thread takes its slot.
+  ``TimeLimitExceeded`` raised in that thread; if the thread does not come
+  back with it within ``ABANDON_GRACE_SECONDS`` (stuck in a C call), the run
+  is concluded elsewhere with that failure, the thread is abandoned and a
+  fresh thread takes its slot.
 - ``ProcessPool``: in the slot's child process, which the slot thread
   drives (see ``processes``). The parent alone receives, checks, holds and
   settles, so requests per task do not grow with the children.
@@ -26,6 +27,11 @@ from .lane import Lane, Unit
 from .processes import ChildProcess
 
 log = logging.getLogger("alligator")
+
+#: Seconds a thread gets, past its time limit, to come back with the
+#: ``TimeLimitExceeded`` raised in it before it is abandoned (as a child
+#: gets ``processes.KILL_GRACE_SECONDS`` before it is killed).
+ABANDON_GRACE_SECONDS = 1.0
 
 
 class Slot:
@@ -110,8 +116,20 @@ class ThreadPool(Pool):
         return InlineExecutor(on_expire=lambda run: self._expired(number, run))
 
     def _expired(self, number: int, run: Run) -> None:
-        """From the watchdog: the run is past its limit. Conclude it now and
-        give the slot to a fresh thread; the old one leaves when it can."""
+        """From the watchdog: the run is past its limit, and
+        ``TimeLimitExceeded`` was just raised in its thread. A thread that
+        was between Python instructions comes back with it at once and
+        concludes its own run; give it ``ABANDON_GRACE_SECONDS`` to do so
+        before taking the run and the slot away (a C call that never
+        returns). Not here: this is the watchdog's thread."""
+        timer = threading.Timer(ABANDON_GRACE_SECONDS, self._abandon, args=(number, run))
+        timer.daemon = True
+        timer.name = f"abandon-{number}"
+        timer.start()
+
+    def _abandon(self, number: int, run: Run) -> None:
+        """The run is still going a grace after its limit: conclude it now
+        and give the slot to a fresh thread; the old one leaves when it can."""
         if not run.expire():
             return  # it came back in time
         old = self.slots[number]
@@ -132,7 +150,8 @@ class ThreadPool(Pool):
         engine = self.engine
         limit = run.time_limit or 0.0
         error = describe(TimeLimitExceeded(f"the run went past its time limit of {limit:g} s"))
-        result = RunResult(ok=False, error=error, retries=run.task.retries, duration=limit)
+        duration = time.monotonic() - run.started
+        result = RunResult(ok=False, error=error, retries=run.task.retries, duration=duration)
         result.timed_out = True
         log.warning(
             "%s: task %s is past its time limit and its thread has not returned; "
@@ -169,7 +188,10 @@ class ProcessExecutor:
 
     def execute(self, run: Run) -> RunResult:
         with self._lock:
-            if self.child is None or not self.child.alive():
+            if self.child is not None and not self.child.alive():
+                self.child.close()  # it died between tasks (killed from outside)
+                self.child = None
+            if self.child is None:
                 self.child = ChildProcess(self.setup)
             child = self.child
             self.current = run
@@ -184,11 +206,11 @@ class ProcessExecutor:
     def _recycle(self, child: ChildProcess, result: RunResult) -> None:
         """Replace the child after a death, a time limit, or a limit it reached."""
         reason = None
-        if not child.alive():
-            reason = "it died"
-        elif result.timed_out:
+        if result.timed_out:  # (first: a child killed at its limit is dead too)
             reason = "its task went past its time limit"
             child.kill()
+        elif not child.alive():
+            reason = "it died"
         elif self.max_tasks and child.tasks >= self.max_tasks:
             reason = f"it ran {child.tasks} tasks (max_tasks_per_child)"
         elif self.max_memory_mib and child.rss_mib >= self.max_memory_mib:
@@ -198,6 +220,8 @@ class ProcessExecutor:
         log.info("replacing child process %s: %s", child.pid, reason)
         if child.alive():
             child.stop()
+        else:
+            child.close()
         with self._lock:
             if self.child is child:
                 self.child = None

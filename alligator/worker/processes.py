@@ -130,6 +130,11 @@ class ChildProcess:
             self.kill()
         self.connection.close()
 
+    def close(self) -> None:
+        """Let go of a child that is gone: reap it, close its pipe."""
+        self.process.join(STOP_SECONDS)
+        self.connection.close()
+
     def kill(self) -> None:
         """SIGKILL: for a child past its time limit, or at the end of the grace."""
         if self.process.is_alive():
