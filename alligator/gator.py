@@ -340,8 +340,8 @@ class Gator:
                     delayed = task.delay_until is not None and task.delay_until > now
                     self.status_store.created(task.task_id, delayed=delayed)
             ids = self.queue.send_many(outgoing)
-        for task, message_id in zip(tasks, ids, strict=True):
-            task.message_id = message_id
+            for task, message_id in zip(tasks, ids, strict=True):
+                task.message_id = message_id  # (in the span: it names the message)
 
     def _outgoing(self, task: Task, trace_attributes: dict[str, str]) -> Outgoing:
         body = task.serialize()
