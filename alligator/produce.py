@@ -49,8 +49,8 @@ def send(
                 delayed = task.delay_until is not None and task.delay_until > now
                 store.created(task.task_id, delayed=delayed)
         ids = queue.send_many(outgoing)
-    for task, message_id in zip(tasks, ids, strict=True):
-        task.message_id = message_id
+        for task, message_id in zip(tasks, ids, strict=True):
+            task.message_id = message_id  # (in the span: it names the message)
 
 
 def _outgoing(

@@ -6,7 +6,8 @@ its task if it should; it returns an ``Outcome`` and touches the queue not at
 all. Applying the outcome is the ``Settler``'s job. The ladder: admit
 (signature, payload, wire, allow-list) → gate (due later? dependencies?) →
 claim (the status store's lease and exact attempt count) → run (an
-``Executor``: this thread, or a child process) → conclude.
+``Executor``: this thread, or a child process) → conclude, all in the
+message's consumer span where OpenTelemetry is installed (``tracing``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
+from .. import tracing
 from .._text import sqs_safe
 from ..backends.base import Queue, Received
 from ..constants import CANCELED, SUCCESS
@@ -55,6 +58,8 @@ class Processor:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._unrun: OrderedDict[str, int] = OrderedDict()
+        #: The consumer span of each run under way (by ``id(run)``).
+        self._spans: dict[int, Any] = {}
 
     @property
     def import_allow(self) -> ImportAllow | None:
@@ -109,20 +114,37 @@ class Processor:
         """
         now = time.time()
         queued_for = None if message.sent_at is None else max(0.0, now - message.sent_at)
-        prepared = self._prepare(message, now)
-        outcome: Outcome | None = None
-        if isinstance(prepared, Run):
-            run = prepared
-            run.time_limit = self._time_limit(run.task, time_limit_cap)
+        with tracing.consuming(self.queue, message) as span:
+            prepared = self._prepare(message, now)
+            outcome: Outcome | None
+            if isinstance(prepared, Run):
+                outcome = self._run(prepared, executor, time_limit_cap, span)
+            else:
+                outcome = prepared
+            if outcome is not None:
+                outcome.queued_for = queued_for
+                outcome.queue = self.queue.queue_name
+                span.outcome(outcome)
+        return outcome
+
+    def _run(
+        self, run: Run, executor: Executor, time_limit_cap: float | None, span: Any
+    ) -> Outcome | None:
+        span.named(run.task)
+        run.time_limit = self._time_limit(run.task, time_limit_cap)
+        with self._lock:
+            self._spans[id(run)] = span  # for ``conclude`` at the time limit
+        try:
             result = executor.execute(run)
             if run.finish():
-                outcome = self.conclude(run, result)
-        else:
-            outcome = prepared
-        if outcome is not None:
-            outcome.queued_for = queued_for
-            outcome.queue = self.queue.queue_name
-        return outcome
+                return self.conclude(run, result)
+            # Expired: concluded elsewhere at its limit (the thread pool),
+            # where its span gets the outcome and ends; let that happen first.
+            span.wait_ended()
+            return None
+        finally:
+            with self._lock:
+                del self._spans[id(run)]
 
     def _prepare(self, message: Received, now: float) -> Outcome | Run:
         try:
@@ -276,9 +298,17 @@ class Processor:
         """The outcome of a finished (or timed-out, or lost) run, recorded in
         the status store."""
         try:
-            return self._conclude(run, result)
+            outcome = self._conclude(run, result)
         finally:
             self._let_go(run.task.task_id)
+        with self._lock:
+            span = self._spans.get(id(run)) if run.expired else None
+        if span is not None:
+            # Concluded at its limit, away from the thread that is stuck in
+            # it: the span ends here, with this outcome.
+            span.outcome(outcome)
+            span.end()
+        return outcome
 
     def _conclude(self, run: Run, result: RunResult) -> Outcome:
         outcome = self._verdict(run, result)

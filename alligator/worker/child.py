@@ -5,7 +5,9 @@ The protocol is one JSON document each way per task over a pipe, never a
 pickle: the parent sends ``{"data": <checked wire data>, "time_limit": S}``
 (or ``null`` to stop) and the child answers ``{"ok": …, "result": <JSON
 text>, "error": "Type: message", "retries": N, "duration": S, "rss_mib":
-M, "timed_out": …}``. A child that dies mid-task sends nothing; the parent
+M, "timed_out": …}``. When tracing, the job also has ``"traceparent"`` (and
+``"tracestate"``): the parent's consumer span, made current around the run
+so that the task's own spans nest under it. A child that dies mid-task sends nothing; the parent
 sees its exit instead and fails the run with ``WorkerLostError``.
 
 Children ignore SIGINT and SIGTERM: a Ctrl-C reaches the whole process
@@ -22,6 +24,7 @@ import signal
 import sys
 from typing import Any
 
+from .. import tracing
 from ..backends.base import Received
 from ..consume.execute import InlineExecutor, RunResult
 from ..consume.run import Run
@@ -42,6 +45,13 @@ def main(connection: Any, setup: dict[str, Any]) -> None:
     _configure_logging(setup)
     task_class = _task_class(setup.get("task_class"))
     executor = InlineExecutor()
+    try:
+        _serve(connection, task_class, executor)
+    finally:
+        tracing.flush()  # the process ends with os._exit: no exit handlers
+
+
+def _serve(connection: Any, task_class: type[Task], executor: InlineExecutor) -> None:
     while True:
         try:
             raw = connection.recv_bytes()
@@ -50,7 +60,8 @@ def main(connection: Any, setup: dict[str, Any]) -> None:
         job = json.loads(raw)
         if job is None:
             return
-        reply = _run(task_class, executor, job["data"], job.get("time_limit"))
+        with tracing.attached(job):
+            reply = _run(task_class, executor, job["data"], job.get("time_limit"))
         try:
             connection.send_bytes(json.dumps(reply).encode("utf-8"))
         except (BrokenPipeError, OSError):

@@ -25,6 +25,7 @@ import signal
 import threading
 from typing import Any
 
+from .. import tracing
 from ..consume import Run, RunResult, describe
 from ..exceptions import TimeLimitExceeded, WorkerLostError
 from ..status import decode_result
@@ -84,7 +85,8 @@ class ChildProcess:
     def run(self, run: Run) -> RunResult:
         """Run one task in the child; never raises for the task's sake."""
         self.tasks += 1
-        job = {"data": run.data, "time_limit": run.time_limit}
+        job: dict[str, Any] = {"data": run.data, "time_limit": run.time_limit}
+        job.update(tracing.carrier())  # the consumer span's traceparent, if tracing
         try:
             self.connection.send_bytes(json.dumps(job).encode("utf-8"))
         except (BrokenPipeError, OSError):
