@@ -84,6 +84,12 @@ class TextFormatter(logging.Formatter):
             record.msg, record.args = printable(record.getMessage()), None
         return super().format(record)
 
+    def formatException(self, ei: Any) -> str:
+        # A traceback quotes the exception's text, which may come from a
+        # message (a task's error, a hook's): escaped line by line.
+        lines = super().formatException(ei).split("\n")
+        return "\n".join(printable(line) for line in lines)
+
 
 def log_format(value: str | None = None) -> str:
     """The chosen format: argument, else ``ALLIGATOR_LOG_FORMAT``, else text."""

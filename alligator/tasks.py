@@ -94,7 +94,8 @@ class Task:
             raise MultipleDelayError(
                 "Only one of 'delay_by' or 'delay_until' can be used at a time."
             )
-        self.task_id = task_id or str(uuid.uuid4())
+        # Only a missing id is made up: an empty one is refused by check().
+        self.task_id = str(uuid.uuid4()) if task_id is None else task_id
         self.retries = retries if isinstance(retries, bool) else int(retries)
         self.is_async = bool(is_async)
         self.status = WAITING
@@ -108,6 +109,8 @@ class Task:
             if not math.isfinite(seconds) or seconds < 0:
                 raise ValueError(f"delay_by must be finite seconds, 0 or more, not {delay_by}")
             self.delay_until = time.time() + seconds
+            if self.delay_until > wire.MAX_UNIX_TIME:
+                raise ValueError(f"delay_by of {delay_by} s ends past the year 9999")
         self.group: str | None = options.get("group")
         self.dedup_id: str | None = options.get("dedup_id")
         self.time_limit: float | None = options.get("time_limit")

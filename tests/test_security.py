@@ -189,6 +189,30 @@ def test_a_module_that_is_no_module_path_is_refused_before_the_allow_list(trace)
     assert_never_imported(trace)
 
 
+@pytest.mark.parametrize(
+    ("module", "name", "options"),
+    [
+        (f"{NEVER}.__init__", "run", {}),  # would run a package's import code again
+        (f"{NEVER}.__main__", "run", {}),  # would run a package's command line
+        (NEVER, "__init__", {}),
+        ("tests.tasks", "count", {"on_error": {"module": f"{NEVER}.__init__", "callable": "hook"}}),
+    ],
+    ids=["pkg.__init__", "pkg.__main__", "callable __init__", "hook pkg.__init__"],
+)
+def test_a_dunder_module_part_is_poison_before_anything_is_imported(trace, module, name, options):
+    # Given a message naming a dunder module part, inside the allow-list
+    gator = Gator("locmem://")
+    send_raw(gator, body(module, name, **options))
+    # When
+    [outcome] = run_all(Worker(gator, import_allow=["tests"]))
+    # Then it is poison, naming the part, and nothing was imported: not
+    # even the package the dunder belongs to
+    assert outcome.action is Action.DEAD
+    assert "with the dunder part '__" in outcome.error
+    assert_never_imported(trace)
+    assert tasks.calls == {}
+
+
 def test_worker_uses_the_environment_allow_list_and_its_argument_beats_it(monkeypatch, trace):
     # Given ALLIGATOR_IMPORT_ALLOW allowing everything under tests
     monkeypatch.setenv("ALLIGATOR_IMPORT_ALLOW", "tests")

@@ -20,6 +20,7 @@ stops behind a message that is not finished.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,7 +35,8 @@ from ..wire import NOT_BEFORE_ATTRIBUTE, PRIOR_ATTEMPTS_ATTRIBUTE
 log = logging.getLogger("alligator")
 
 #: Seconds of retention kept in hand: a wait must end this long before the
-#: queue would delete the message.
+#: queue would delete the message (a quarter of the retention, on a queue
+#: that keeps messages less than 20 minutes).
 RETENTION_MARGIN_SECONDS = 300
 
 
@@ -134,15 +136,20 @@ class Settler:
         if copied:
             self._finish(message, keep_payload=True, now=True)
             return True
+        # Within what is left of its retention, so that it is seen (and
+        # logged) again before SQS would delete it; and a FIFO group's
+        # tail waits as long (``delay_seconds``).
+        hidden = self._within_retention(message, int(self.backoff.maximum))
         log.error(
             "%s for %s: message %s stays in the queue, hidden for %d s (%s)",
             problem,
             queue.queue_name,
             message.message_id,
-            int(self.backoff.maximum),
+            hidden,
             outcome.error,
         )
-        queue.retry(message, delay_seconds=int(self.backoff.maximum))
+        queue.retry(message, delay_seconds=hidden)
+        outcome.delay_seconds = hidden
         return False
 
     def hide(self, messages: Sequence[Received], seconds: int) -> None:
@@ -178,23 +185,47 @@ class Settler:
             )
             return self.dead_letter(outcome)
         attributes = dict(message.attributes)
-        attributes[NOT_BEFORE_ATTRIBUTE] = str(int(time.time() + seconds))
+        attributes[NOT_BEFORE_ATTRIBUTE] = str(math.ceil(time.time() + seconds))
         if outcome.action is Action.RETRY:
             attributes[PRIOR_ATTEMPTS_ATTRIBUTE] = str(outcome.attempt)
         self._resend(message, seconds, attributes)
         return True
 
     def _outlasts(self, message: Received, seconds: int) -> bool:
+        left = self._retention_left(message)
+        return left is not None and seconds > left
+
+    def _retention_left(self, message: Received | None) -> int | None:
+        """Seconds a message may still wait, margin kept; ``None`` when the
+        queue keeps messages for ever (local backends). ``None`` for
+        ``message``: a fresh copy."""
         retention = self.queue.retention_seconds
-        if retention is None or message.sent_at is None:
-            return False
-        left = retention - (time.time() - message.sent_at)
-        return seconds + RETENTION_MARGIN_SECONDS >= left
+        if retention is None:
+            return None
+        margin = min(RETENTION_MARGIN_SECONDS, retention // 4)
+        age = 0.0
+        if message is not None and message.sent_at is not None:
+            age = max(0.0, time.time() - message.sent_at)
+        return max(0, int(retention - age) - margin)
+
+    def _within_retention(self, message: Received, seconds: int) -> int:
+        left = self._retention_left(message)
+        # (at least a second: a message about to expire is not spun on)
+        return seconds if left is None else max(1, min(seconds, left))
 
     def _resend(self, message: Received, seconds: int, attributes: dict[str, str]) -> None:
+        # The copy's retention starts at its send, and a delay counts
+        # towards it: a copy delayed past its own retention would expire
+        # unseen. So it is delayed only as long as that allows; arriving
+        # before it is due (its ``delay_until``, or the retry's
+        # ``alligator-not-before``), it is sent on again.
+        delay = min(seconds, self.queue.max_delay_seconds)
+        fresh = self._retention_left(None)
+        if fresh is not None:
+            delay = min(delay, fresh)
         copy = Outgoing(
             body=message.body,
-            delay_seconds=max(0, min(seconds, self.queue.max_delay_seconds)),
+            delay_seconds=max(0, delay),
             attributes=attributes,
             group=message.group,
         )

@@ -101,8 +101,18 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> BatchRespon
     if not records:
         return {"batchItemFailures": []}
     failures: list[BatchItemFailure] = []
-    for arn, group in _by_source(records):
-        gator = gator_for(arn)
+    sources = _by_source(records)
+    for arn, group in sources:
+        try:
+            gator = gator_for(arn)
+        except ConfigurationError as exc:
+            if len(sources) == 1:
+                raise  # a misconfigured function fails before it runs anything
+            # Records of one bad source (no ARN, a queue gone) must not fail
+            # the others' batch: reported for retry, alone.
+            log.error("%s: %d record(s) reported for retry", exc, len(group))
+            failures += [{"itemIdentifier": i} for i in _message_ids(group)]
+            continue
         metrics = Metrics(queue=gator.queue.queue_name) if emf else None
         try:
             failures += handle({"Records": group}, context, gator=gator, metrics=metrics)[
@@ -122,6 +132,12 @@ def _by_source(records: Sequence[Any]) -> list[tuple[str, list[Any]]]:
         arn = record.get("eventSourceARN") if isinstance(record, dict) else None
         groups.setdefault(arn if isinstance(arn, str) else "", []).append(record)
     return list(groups.items())
+
+
+def _message_ids(records: Sequence[Any]) -> list[str]:
+    """The ``messageId`` of every record that has one."""
+    found = [record.get("messageId") for record in records if isinstance(record, dict)]
+    return [message_id for message_id in found if isinstance(message_id, str) and message_id]
 
 
 def gator_for(source_arn: str) -> Gator:
@@ -271,7 +287,12 @@ class _Invocation:
         settled, else report it; the others go on as usual."""
         received = problem.received
         if received is None:
-            log.error("%s; reported for retry", problem)
+            # Not reporting it would let Lambda delete it unrun.
+            if problem.message_id is None:
+                log.error("%s; it cannot be reported, nor run", problem)
+            else:
+                log.error("%s; reported for retry", problem)
+                self.failures.append(problem.message_id)
             return
         outcome = Outcome(
             Action.DEAD,

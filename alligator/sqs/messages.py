@@ -9,6 +9,7 @@ record alone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +28,16 @@ class BadRecord(Exception):
             body that is not a string: it is poison, for the DLQ); ``None``
             when it cannot even be acted on (no receipt handle), so it is
             reported for retry.
+        message_id: the record's ``messageId``, when it has one (what the
+            handler reports).
     """
 
-    def __init__(self, reason: str, received: Received | None = None) -> None:
+    def __init__(
+        self, reason: str, received: Received | None = None, message_id: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.received = received
+        self.message_id = received.message_id if received is not None else message_id
 
 
 def from_api(message: Mapping[str, Any]) -> Received:
@@ -56,12 +62,14 @@ def from_lambda_record(record: Mapping[str, Any]) -> Received:
         BadRecord: no message id or receipt handle (``poison`` false), or a
             body that is not a string (``poison`` true, with a receipt).
     """
+    if not isinstance(record, Mapping):
+        raise BadRecord(f"a record is a {type(record).__name__}, not an object")
     message_id = record.get("messageId")
     receipt = record.get("receiptHandle")
     if not isinstance(message_id, str) or not message_id:
         raise BadRecord("the record has no messageId")
     if not isinstance(receipt, str) or not receipt:
-        raise BadRecord(f"record {message_id} has no receiptHandle")
+        raise BadRecord(f"record {message_id} has no receiptHandle", message_id=message_id)
     attributes = record.get("attributes")
     attributes = attributes if isinstance(attributes, dict) else {}
     raw = record.get("messageAttributes")
@@ -72,7 +80,9 @@ def from_lambda_record(record: Mapping[str, Any]) -> Received:
     }
     body = record.get("body")
     received = Received(
-        body=body if isinstance(body, str) else "",
+        # Not a string: its JSON text, for the DLQ copy (SQS refuses an
+        # empty body, and the text shows what came).
+        body=body if isinstance(body, str) else _as_text(body),
         message_id=message_id,
         receipt=receipt,
         attempt=_count(attributes.get("ApproximateReceiveCount")),
@@ -83,6 +93,14 @@ def from_lambda_record(record: Mapping[str, Any]) -> Received:
     if not isinstance(body, str):
         raise BadRecord(f"record {message_id} has a body that is not a string", received)
     return received
+
+
+def _as_text(value: Any) -> str:
+    """A body that is not a string, as JSON text (never empty)."""
+    try:
+        return json.dumps(value, default=repr)
+    except (ValueError, RecursionError):  # circular, or too deep
+        return repr(type(value))
 
 
 def _text(value: Any) -> str | None:

@@ -55,3 +55,63 @@ def fail_once(path: str, key: str) -> str:
         raise RuntimeError(f"{key} fails on its first run")
     append(path, key)
     return key
+
+
+# -- hostile tasks (tests/integration/test_hostile_tasks.py) ---------------------
+
+
+def raises(path: str, key: str, kind: str) -> None:
+    """Records the run of ``key``, then raises a ``BaseException`` by name:
+    ``KeyboardInterrupt``, ``SystemExit:N`` or ``CancelledError``."""
+    import asyncio
+
+    append(path, key)
+    if kind == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if kind.startswith("SystemExit:"):
+        raise SystemExit(int(kind.split(":", 1)[1]))
+    if kind == "CancelledError":
+        raise asyncio.CancelledError
+    raise ValueError(f"no such kind: {kind}")
+
+
+async def cancelled(path: str, key: str) -> None:
+    """A coroutine task that records its run, then is cancelled from inside."""
+    import asyncio
+
+    append(path, key)
+    raise asyncio.CancelledError
+
+
+def fail_with(path: str, key: str, text: str) -> None:
+    """Records the run of ``key``, then fails with ``text`` as the error."""
+    append(path, key)
+    raise RuntimeError(text)
+
+
+def stamp_fail(path: str, key: str) -> None:
+    """``KEY UNIX_TIME`` (as ``stamp``), then fails."""
+    stamp(path, key)
+    raise RuntimeError(f"{key} failed")
+
+
+def hook_raises(task: object, result: object) -> None:
+    """An ``on_success`` hook that breaks (with a CR and an ESC in its text)."""
+    raise RuntimeError("on_success broke\r\x1b[2J")
+
+
+def hook_exits(task: object, result: object) -> None:
+    """An ``on_success`` hook that calls ``sys.exit(1)``."""
+    raise SystemExit(1)
+
+
+def terminate_worker(path: str, key: str) -> str:
+    """Sends SIGTERM to the worker process running it (a thread pool runs
+    tasks in the worker itself), then records the run: the worker lets it
+    finish and must flush its delete before it exits."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)  # the signal arrives while the task still runs
+    append(path, key)
+    return key
