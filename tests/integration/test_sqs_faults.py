@@ -56,7 +56,9 @@ def test_faults_on_a_fifth_of_requests_lose_and_duplicate_nothing(
     assert queue.dlq_depth() == 0
 
 
-def test_an_endpoint_down_for_a_moment_is_ridden_out(queue, workers, sqs_endpoint, tmp_path):
+def test_an_endpoint_down_for_a_moment_is_ridden_out(
+    queue, workers, sqs_endpoint, tmp_path, atomic_receives
+):
     # Given an idle worker long-polling through a proxy
     proxy = Proxy(sqs_endpoint).start()
     try:
