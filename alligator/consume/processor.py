@@ -12,7 +12,6 @@ message's consumer span where OpenTelemetry is installed (``tracing``).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -22,17 +21,18 @@ from typing import Any
 from .. import tracing
 from .._text import sqs_safe
 from ..backends.base import Queue, Received
-from ..constants import CANCELED, SUCCESS
 from ..exceptions import PoisonMessageError
 from ..outcome import Action, Outcome, Reason
 from ..security import ImportAllow, Signer
-from ..status import Dependencies, TaskState, Verdict
+from ..status import Verdict
 from ..tasks import Task
-from ..wire import NOT_BEFORE_ATTRIBUTE, PRIOR_ATTEMPTS_ATTRIBUTE, task_id_of
+from ..wire import PRIOR_ATTEMPTS_ATTRIBUTE, task_id_of
 from .admit import admit
 from .config import ConsumerConfig
 from .execute import INLINE, Executor, RunResult, describe
+from .gate import Gate, whole
 from .run import Run
+from .verdict import verdict
 
 #: Message ids remembered as received-but-not-run (see ``note_unrun``).
 MAX_UNRUN_REMEMBERED = 10_000
@@ -58,6 +58,7 @@ class Processor:
         self._running: set[str] = set()
         self._lock = threading.Lock()
         self._unrun: OrderedDict[str, int] = OrderedDict()
+        self._gate = Gate(config)
         #: The consumer span of each run under way (by ``id(run)``).
         self._spans: dict[int, Any] = {}
 
@@ -93,7 +94,7 @@ class Processor:
         before a re-send (``alligator-prior-attempts``)."""
         with self._lock:
             unrun = self._unrun.get(message.message_id, 0)
-        return max(1, message.attempt - unrun) + _whole(
+        return max(1, message.attempt - unrun) + whole(
             message.attributes.get(PRIOR_ATTEMPTS_ATTRIBUTE)
         )
 
@@ -169,7 +170,7 @@ class Processor:
                 attempt=attempt,
             )
         task.message_id = message.message_id
-        gated = self._gate(message, task, now)
+        gated = self._gate.check(message, task, now, self.receive_attempt(message))
         if gated is not None:
             return gated
         claimed = self._claim(message, task)
@@ -193,39 +194,6 @@ class Processor:
             limit = cap if limit is None else min(limit, cap)
         return limit
 
-    def _gate(self, message: Received, task: Task, now: float) -> Outcome | None:
-        """Everything that stops a task from running now, or ``None``."""
-        # Strictly, with no tolerance: a task never runs early. A message
-        # back a little before its due time (another host's clock, a
-        # producer that rounds down) waits once more, for a whole second.
-        due = task.delay_until
-        not_before = _whole(message.attributes.get(NOT_BEFORE_ATTRIBUTE))
-        if not_before > now and (due is None or not_before > due):
-            due = not_before  # a retry's backoff, carried across a re-send
-        due_later = due is not None and due > now
-        if not due_later and not task.depends_on:
-            return None
-        state = None
-        if self.store is not None:
-            # Before waiting again: a canceled or finished task is deleted
-            # now, not re-sent every poll until it is due.
-            state = self.store.get(task.task_id)
-            if state is not None and state.status in (CANCELED, SUCCESS):
-                return self._unrun_outcome(message, task, canceled=state.status is CANCELED)
-        if due_later:
-            if self.store is not None:
-                self.store.waiting(task.task_id, delayed=True)
-            wait = math.ceil(due - now)  # type: ignore[operator]
-            return Outcome(Action.DEFER, message, Reason.DUE_LATER, task, delay_seconds=wait)
-        return self._check_dependencies(message, task, state)
-
-    def _unrun_outcome(self, message: Received, task: Task, *, canceled: bool) -> Outcome:
-        """Delete a canceled task, or a duplicate of one that succeeded, unrun."""
-        if canceled:
-            task.to_canceled()
-            return Outcome(Action.ACK, message, Reason.CANCELED, task)
-        return Outcome(Action.ACK, message, Reason.DUPLICATE, task)
-
     def _claim(self, message: Received, task: Task) -> Outcome | int:
         """The attempt number to run as, or why not to run: counted exactly
         by the status store when there is one, else the receive count."""
@@ -236,7 +204,7 @@ class Processor:
             # would let it in (the lease owner is this process), so refuse
             # here, or two threads would run it at once.
             if task.task_id in self._running:
-                return self._busy(message, task)
+                return self._gate.busy(message, task)
             self._running.add(task.task_id)
         try:
             claim = self.store.claim(
@@ -248,49 +216,13 @@ class Processor:
         if claim.verdict is not Verdict.RUN:
             self._let_go(task.task_id)
             if claim.verdict is Verdict.BUSY:
-                return self._busy(message, task)
-            return self._unrun_outcome(message, task, canceled=claim.verdict is Verdict.CANCELED)
+                return self._gate.busy(message, task)
+            return self._gate.unrun(message, task, canceled=claim.verdict is Verdict.CANCELED)
         return claim.attempts  # still reserved: ``conclude`` lets go
 
     def _let_go(self, task_id: str) -> None:
         with self._lock:
             self._running.discard(task_id)
-
-    def _busy(self, message: Received, task: Task) -> Outcome:
-        """Another live consumer runs this task: look again in a while."""
-        delay = self.config.backoff.poll_seconds()
-        return Outcome(Action.DEFER, message, Reason.BUSY, task, delay_seconds=delay)
-
-    def _check_dependencies(
-        self, message: Received, task: Task, state: TaskState | None
-    ) -> Outcome | None:
-        if self.store is None:
-            error = "ConfigurationError: depends_on needs a status store (status=...)"
-            attempt = self.receive_attempt(message)
-            return Outcome(Action.DEAD, message, Reason.POISON, task, error=error, attempt=attempt)
-        verdict, failed_id = self.store.dependencies(task.depends_on or [])
-        if verdict is Dependencies.READY:
-            return None
-        if verdict is Dependencies.WAITING:
-            # Unknown ids count as waiting: a dependency may be enqueued
-            # after its dependent. Canceling the id ends the wait.
-            self.store.waiting(task.task_id, delayed=False)
-            delay = self.config.backoff.poll_seconds()
-            return Outcome(Action.DEFER, message, Reason.WAITING, task, delay_seconds=delay)
-        failed = self.store.get(failed_id) if failed_id else None
-        how = "was canceled" if failed is not None and failed.status is CANCELED else "failed"
-        error = f"DependencyFailed: dependency {failed_id} {how}"
-        # It never ran: the store's count of runs, not the receive count.
-        attempts = state.attempts if state is not None else 0
-        outcome = self._failed_for_good(message, task, error, attempts)
-        outcome.reason = Reason.DEPENDENCY_FAILED
-        return outcome
-
-    def _failed_for_good(self, message: Received, task: Task, error: str, attempt: int) -> Outcome:
-        if self.store is not None:
-            self.store.failed(task.task_id, owner=self.owner, error=error, final=True)
-        task.to_failed()
-        return Outcome(Action.DEAD, message, Reason.EXHAUSTED, task, error=error, attempt=attempt)
 
     # -- after the run ----------------------------------------------------------
 
@@ -311,90 +243,9 @@ class Processor:
         return outcome
 
     def _conclude(self, run: Run, result: RunResult) -> Outcome:
-        outcome = self._verdict(run, result)
+        outcome = verdict(run, result, self.config)
         outcome.ran = True
         return outcome
-
-    def _verdict(self, run: Run, result: RunResult) -> Outcome:
-        task = run.task
-        _adopt(task, result)
-        if result.ok:
-            if self.store is not None:
-                self.store.succeeded(task.task_id, owner=self.owner, result=task.result)
-            return Outcome(
-                Action.ACK,
-                run.message,
-                Reason.SUCCEEDED,
-                task,
-                attempt=run.attempt,
-                duration=result.duration,
-            )
-        error = sqs_safe(result.error or "unknown error")
-        # Read retries after on_error ran: 1.0's hooks may raise it.
-        retries = task.retries if result.retries is None else result.retries
-        final = run.attempt >= retries + 1
-        if self.store is not None:
-            self.store.failed(task.task_id, owner=self.owner, error=error, final=final)
-            state = self.store.get(task.task_id)
-            if state is not None and state.status is CANCELED:
-                # Canceled while it ran: no retry, and no dead letter for a
-                # task nobody wants any more.
-                task.to_canceled()
-                return Outcome(
-                    Action.ACK,
-                    run.message,
-                    Reason.CANCELED,
-                    task,
-                    error=error,
-                    attempt=run.attempt,
-                    duration=result.duration,
-                )
-        if final:
-            return Outcome(
-                Action.DEAD,
-                run.message,
-                Reason.EXHAUSTED,
-                task,
-                error=error,
-                attempt=run.attempt,
-                duration=result.duration,
-            )
-        task.to_retrying()
-        return Outcome(
-            Action.RETRY,
-            run.message,
-            Reason.RETRYING,
-            task,
-            delay_seconds=self.config.backoff.seconds(run.attempt),
-            error=error,
-            attempt=run.attempt,
-            duration=result.duration,
-        )
-
-
-def _whole(text: str | None) -> int:
-    """A whole number from an attribute; 0 when absent or not one."""
-    return int(text) if text and text.isdigit() and len(text) < 16 else 0
-
-
-def _adopt(task: Task, result: RunResult) -> None:
-    """Carry what a run in another process learned onto our task."""
-    if result.task is not None and result.task is not task:
-        task.func = result.task.func
-    if result.retries is not None:
-        task.retries = result.retries
-    if result.ok:
-        task.result = result.result
-        task.error = None
-        task.to_success()
-    else:
-        task.error = result.exception or _RemoteError(result.error or "")
-        task.to_failed()
-
-
-class _RemoteError(Exception):
-    """A failure that happened in a child process, known by its text
-    (``"ValueError: boom"``)."""
 
 
 __all__ = ["Processor"]

@@ -234,6 +234,7 @@ class _Invocation:
         self.errors: list[Exception] = []
         self.handled = 0
         self.longest_ms = 0.0
+        self._remaining: int | None = None  # ms, read before the record started
 
     def run(self, records: Sequence[Any]) -> BatchResponse:
         messages: list[Received] = []
@@ -314,16 +315,17 @@ class _Invocation:
             self.failures.append(received.message_id)
 
     def _seconds_left(self) -> float | None:
-        """The time a task may take: what is left, less the margin."""
-        if self.context is None:
+        """The time a task may take: what was left when it was allowed to
+        start (one reading of the clock per record), less the margin."""
+        if self.context is None or self._remaining is None:
             return None
-        left_ms = self.context.get_remaining_time_in_millis() - MIN_MARGIN_MS
-        return max(0.001, left_ms / 1000)
+        return max(0.001, (self._remaining - MIN_MARGIN_MS) / 1000)
 
     def _time_left(self) -> bool:
         if self.context is None:
             return True
         remaining = self.context.get_remaining_time_in_millis()
+        self._remaining = remaining
         return remaining >= max(MIN_MARGIN_MS, 1.5 * self.longest_ms)
 
     def _not_started(self, messages: list[Received], hide_seconds: int | None) -> None:
