@@ -31,13 +31,9 @@ from ..limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_SECONDS
 from ..outcome import Action, Outcome, dead_letter_attributes
 from ..retries import Backoff
 from ..wire import NOT_BEFORE_ATTRIBUTE, PRIOR_ATTEMPTS_ATTRIBUTE
+from .retention import Retention
 
 log = logging.getLogger("alligator")
-
-#: Seconds of retention kept in hand: a wait must end this long before the
-#: queue would delete the message (a quarter of the retention, on a queue
-#: that keeps messages less than 20 minutes).
-RETENTION_MARGIN_SECONDS = 300
 
 
 class Owner(Enum):
@@ -76,6 +72,7 @@ class Settler:
         self.backoff = backoff
         self.owner = owner
         self.on_full = on_full
+        self.retention = Retention(queue)
         self._lock = threading.Lock()
         self._acks: list[Received] = []
         self._releases: list[Received] = []
@@ -139,7 +136,7 @@ class Settler:
         # Within what is left of its retention, so that it is seen (and
         # logged) again before SQS would delete it; and a FIFO group's
         # tail waits as long (``delay_seconds``).
-        hidden = self._within_retention(message, int(self.backoff.maximum))
+        hidden = self.retention.within(message, int(self.backoff.maximum))
         log.error(
             "%s for %s: message %s stays in the queue, hidden for %d s (%s)",
             problem,
@@ -174,7 +171,7 @@ class Settler:
         deletes a message when its retention ends, whatever its visibility,
         and a message must never expire unseen."""
         message = outcome.message
-        if not self._outlasts(message, seconds):
+        if not self.retention.outlasts(message, seconds):
             self.queue.retry(message, delay_seconds=seconds)
             return False
         if self.queue.fifo:
@@ -191,28 +188,6 @@ class Settler:
         self._resend(message, seconds, attributes)
         return True
 
-    def _outlasts(self, message: Received, seconds: int) -> bool:
-        left = self._retention_left(message)
-        return left is not None and seconds > left
-
-    def _retention_left(self, message: Received | None) -> int | None:
-        """Seconds a message may still wait, margin kept; ``None`` when the
-        queue keeps messages for ever (local backends). ``None`` for
-        ``message``: a fresh copy."""
-        retention = self.queue.retention_seconds
-        if retention is None:
-            return None
-        margin = min(RETENTION_MARGIN_SECONDS, retention // 4)
-        age = 0.0
-        if message is not None and message.sent_at is not None:
-            age = max(0.0, time.time() - message.sent_at)
-        return max(0, int(retention - age) - margin)
-
-    def _within_retention(self, message: Received, seconds: int) -> int:
-        left = self._retention_left(message)
-        # (at least a second: a message about to expire is not spun on)
-        return seconds if left is None else max(1, min(seconds, left))
-
     def _resend(self, message: Received, seconds: int, attributes: dict[str, str]) -> None:
         # The copy's retention starts at its send, and a delay counts
         # towards it: a copy delayed past its own retention would expire
@@ -220,7 +195,7 @@ class Settler:
         # before it is due (its ``delay_until``, or the retry's
         # ``alligator-not-before``), it is sent on again.
         delay = min(seconds, self.queue.max_delay_seconds)
-        fresh = self._retention_left(None)
+        fresh = self.retention.left(None)
         if fresh is not None:
             delay = min(delay, fresh)
         copy = Outgoing(
