@@ -123,3 +123,24 @@ def test_inline_runs_at_their_limit_fail_with_it_and_nothing_escapes():
     # no limit went off outside its own run
     assert counts["timed out"] > 0, counts
     assert counts["stray"] == 0, counts
+
+
+def test_a_limit_swallowed_once_fires_again_and_ends_the_run():
+    # Given a task that swallows the first exception raised in it (as a
+    # ``__del__`` or a gc callback it lands in would) and then goes on for
+    # a minute
+    swallowed = []
+
+    def stubborn() -> str:
+        try:
+            work(60)
+        except Exception as exc:  # noqa: BLE001 - what such a task does
+            swallowed.append(type(exc).__name__)
+        work(60)
+        return "ran two minutes"
+
+    # When it runs with a limit
+    value, fired = WATCHDOG.call(0.05, stubborn)
+    # Then the limit fired, was swallowed once, and its repeat ended the run
+    assert fired and value is None
+    assert swallowed == ["TimeLimitExceeded"]

@@ -11,7 +11,9 @@ the stuck thread (the worker's thread pool refills the slot) passes
 
 The exception must never go off outside the run it was aimed at, so arming,
 firing and disarming are serialised on one lock, and disarming clears an
-exception that was set but not yet raised. That leaves the edges: an
+exception that was set but not yet raised. A fired limit raises again every
+``REFIRE_SECONDS`` until its run ends, since a ``__del__``, a gc callback or
+a task's ``except Exception`` may swallow it. That leaves the edges: an
 exception set as the run ends can land in the few Python instructions
 that enter or leave a ``with`` block (``Limit.__exit__`` itself, before it
 can clear it), and from there it escapes the block. ``Watchdog.call``
@@ -32,6 +34,9 @@ from typing import TypeVar
 from ..exceptions import TimeLimitExceeded
 
 T = TypeVar("T")
+
+#: How often a fired limit raises again in a run that has not ended.
+REFIRE_SECONDS = 0.5
 
 # Two prototypes of one C function: one sets an exception *class* (CPython
 # 3.11 takes no instance there), one passes NULL, which clears it.
@@ -168,9 +173,15 @@ class Watchdog:
                 now = time.monotonic()
                 while self._heap and self._heap[0][0] <= now:
                     limit = heapq.heappop(self._heap)[2]
-                    if not limit.done:
+                    if limit.done:
+                        continue
+                    _raise_in(limit.thread_id, TimeLimitExceeded)
+                    # Raised again until the run ends: a ``__del__`` or a gc
+                    # callback the exception lands in swallows it, and so
+                    # does a task that catches ``Exception``.
+                    heapq.heappush(self._heap, (now + REFIRE_SECONDS, next(self._order), limit))
+                    if not limit.fired:
                         limit.fired = True
-                        _raise_in(limit.thread_id, TimeLimitExceeded)
                         expired.append(limit)
                 if not expired:
                     timeout = self._heap[0][0] - now if self._heap else None
