@@ -22,6 +22,7 @@ def add_parsers(commands: Any) -> None:
 def _worker_parser(commands: Any) -> None:
     worker = commands.add_parser(
         "worker",
+        intermixed=True,
         help="consume one or more queues and run their tasks",
         description=(
             "Consume queues and run their tasks until SIGTERM or SIGINT (a clean "
@@ -141,11 +142,17 @@ def _worker(args: argparse.Namespace) -> int:
     if args.import_allow:
         allow = [prefix for group in args.import_allow for prefix in group]
     worker = Worker(
-        gators[0],
+        gators,
         max_tasks=args.max_tasks,
         concurrency=args.concurrency,
         import_allow=allow,
         shutdown_grace=args.shutdown_grace,
+        pool=args.pool,
+        time_limit=args.time_limit,
+        max_tasks_per_child=args.max_tasks_per_child,
+        max_memory_per_child=args.max_memory_per_child,
+        priority=args.priority,
+        weights=args.weights,
     )
     return worker.run_forever()
 

@@ -100,19 +100,36 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> BatchRespon
     records = event.get("Records") or []
     if not records:
         return {"batchItemFailures": []}
+    # Every source's queue (and DLQ) is checked before any task runs: a
+    # configuration error must not come after another queue's tasks ran,
+    # or Lambda would run them again with the whole batch.
+    sources = [(gator_for(arn), group) for arn, group in _by_source(records)]
     failures: list[BatchItemFailure] = []
-    for arn, group in _by_source(records):
-        gator = gator_for(arn)
+    errors: list[Exception] = []
+    for gator, group in sources:
         metrics = Metrics(queue=gator.queue.queue_name) if emf else None
         try:
             failures += handle({"Records": group}, context, gator=gator, metrics=metrics)[
                 "batchItemFailures"
             ]
+        except Exception as exc:
+            # None of this queue's records could be handled (SQS or the
+            # status store unreachable): they are retried, and the other
+            # queues' records stay done. Raise only if no queue got anywhere.
+            errors.append(exc)
+            failures += [{"itemIdentifier": i} for i in _message_ids(group)]
         finally:
             if metrics is not None:
                 for line in metrics.emf_lines():
                     print(line, flush=True)
+    if errors and len(errors) == len(sources):
+        raise errors[0]
     return {"batchItemFailures": failures}
+
+
+def _message_ids(records: Sequence[Any]) -> list[str]:
+    ids = [record.get("messageId") for record in records if isinstance(record, dict)]
+    return [i for i in ids if isinstance(i, str)]
 
 
 def _by_source(records: Sequence[Any]) -> list[tuple[str, list[Any]]]:
