@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -137,6 +138,72 @@ def actions_on(statements: list[dict], resource: str) -> set[str]:
     return actions
 
 
+#: What ``resolve`` gives for ``!Ref AWS::NoValue``: dropped from lists.
+NO_VALUE = object()
+PSEUDO = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+
+
+def resolve(node, template: dict, params: dict[str, str]):
+    """Evaluate the intrinsic functions in ``node`` as CloudFormation would,
+    for the template's parameters (defaults, overridden by ``params``): for
+    what moto skips (the scaling policy). Resources resolve to ``<Name>``
+    and ``<Name.Attribute>``; only the functions the template uses are known.
+    """
+    values = {k: v.get("Default", "") for k, v in template["Parameters"].items()}
+    values.update(params, **PSEUDO)
+
+    def condition(name: str) -> bool:
+        return bool(walk(template["Conditions"][name]))
+
+    def ref(name: str):
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        return values.get(name, f"<{name}>")
+
+    def sub(text: str, extra: dict) -> str:
+        def one(match):
+            name = match.group(1)
+            if name in extra:
+                return str(extra[name])
+            return str(ref(name)) if "." not in name else f"<{name}>"
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def walk(item):
+        if isinstance(item, list):
+            return [v for v in (walk(i) for i in item) if v is not NO_VALUE]
+        if not isinstance(item, dict):
+            return item
+        if len(item) != 1 or not next(iter(item)).startswith(("Fn::", "Ref", "Condition")):
+            return {k: v for k, v in ((k, walk(v)) for k, v in item.items()) if v is not NO_VALUE}
+        ((key, arg),) = item.items()
+        if key == "Ref":
+            return ref(arg)
+        if key == "Condition":
+            return condition(arg)
+        if key == "Fn::If":
+            return walk(arg[1] if condition(arg[0]) else arg[2])
+        if key == "Fn::GetAtt":
+            return f"<{'.'.join(arg)}>"
+        if key == "Fn::Sub":
+            if isinstance(arg, str):
+                return sub(arg, {})
+            return sub(arg[0], {k: walk(v) for k, v in arg[1].items()})
+        arg = walk(arg)
+        functions = {
+            "Fn::Join": lambda a: a[0].join(a[1]),
+            "Fn::Split": lambda a: a[1].split(a[0]),
+            "Fn::Select": lambda a: a[1][int(a[0])],
+            "Fn::Equals": lambda a: a[0] == a[1],
+            "Fn::Not": lambda a: not a[0],
+            "Fn::And": all,
+            "Fn::Or": any,
+        }
+        return functions[key](arg)
+
+    return walk(node)
+
+
 def put_lambda_code(session) -> tuple[str, str]:
     """moto's Lambda reads the function's code from S3 at creation."""
     s3 = session.client("s3")
@@ -257,7 +324,8 @@ def test_full_stack_creates_ecs_worker(aws):
     (container,) = task["containerDefinitions"]
     # Then the container runs a worker on the queue (ENTRYPOINT alligator worker)
     assert container["image"] == "example.com/worker:1"
-    assert container["command"] == [
+    # (moto leaves a None where !If gave AWS::NoValue in a list)
+    assert [arg for arg in container["command"] if arg is not None] == [
         "sqs://us-east-1/emails",
         "--log-format",
         "json",
@@ -301,7 +369,8 @@ def test_template_text_covers_what_moto_skips():
     # ECS scales the service on visible messages per running task
     target = resources["ScalableTarget"]["Properties"]
     assert target["ScalableDimension"] == "ecs:service:DesiredCount"
-    policy = resources["BacklogPerTaskPolicy"]["Properties"]
+    # (with one queue; see test_autoscaling_tracks_the_combined_backlog_per_task)
+    policy = resolve(resources["BacklogPerTaskPolicy"]["Properties"], template, {})
     config = policy["TargetTrackingScalingPolicyConfiguration"]
     queries = {q["Id"]: q for q in config["CustomizedMetricSpecification"]["Metrics"]}
     metric = queries["visible"]["MetricStat"]["Metric"]
@@ -319,6 +388,201 @@ def test_template_text_covers_what_moto_skips():
     assert resources["Function"]["Condition"] == "LambdaEnabled"
     assert resources["Service"]["Condition"] == "EcsEnabled"
     assert "Condition" not in resources["Queue"]
+
+
+# ------------------------------------------- several queues (section 9)
+#: Queues made beforehand (by stacks of this template, queues only), for
+#: ExtraQueueNames.
+EXTRA_QUEUES = ("emails-bulk", "reports.fifo")
+ECS_PARAMS = {
+    "QueueName": "emails-high",
+    "DeployEcs": "true",
+    "WorkerImage": "example.com/worker:1",
+    "Subnets": "subnet-0123456789abcdef0",
+    "SecurityGroups": "sg-0123456789abcdef0",
+}
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:sqs:us-east-1:123456789012:{name}"
+
+
+def make_extra_queues(session) -> None:
+    """Each extra queue with its DLQ, named and wired as the template does."""
+    sqs = session.client("sqs")
+    for name in EXTRA_QUEUES:
+        fifo = {"FifoQueue": "true"} if name.endswith(".fifo") else {}
+        dlq = name.removesuffix(".fifo") + "-dlq" + (".fifo" if fifo else "")
+        sqs.create_queue(QueueName=dlq, Attributes=fifo)
+        redrive = json.dumps({"deadLetterTargetArn": arn(dlq), "maxReceiveCount": 10})
+        sqs.create_queue(QueueName=name, Attributes={**fifo, "RedrivePolicy": redrive})
+
+
+def sqs_grants(statements: list[dict]) -> dict[str, set[str]]:
+    """Every SQS resource the statements name, with the actions allowed on
+    it (a statement may list several resources)."""
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        resources = statement["Resource"]
+        actions = statement["Action"]
+        actions = {actions} if isinstance(actions, str) else set(actions)
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if resource is not None and "sqs" in resource:  # (moto's None again)
+                grants.setdefault(resource, set()).update(actions)
+    return grants
+
+
+def container_of(session) -> dict:
+    ecs = session.client("ecs")
+    (task_arn,) = ecs.list_task_definitions()["taskDefinitionArns"]
+    (container,) = ecs.describe_task_definition(taskDefinition=task_arn)["taskDefinition"][
+        "containerDefinitions"
+    ]
+    return container
+
+
+def test_the_ecs_worker_serves_the_extra_queues_in_priority_order(aws):
+    # Given two queues made beforehand, and the service given them after
+    # its own queue, weighted 3:1:1
+    make_extra_queues(aws)
+    outputs = create_stack(
+        aws, **ECS_PARAMS, ExtraQueueNames=",".join(EXTRA_QUEUES), Weights="3,1,1"
+    )
+    container = container_of(aws)
+    # Then the worker gets one DSN per queue, first to last, and the
+    # priority and weights
+    command = [arg for arg in container["command"] if arg is not None]
+    assert command == [
+        "sqs://us-east-1/emails-high",
+        "sqs://us-east-1/emails-bulk",
+        "sqs://us-east-1/reports.fifo",
+        "--log-format",
+        "json",
+        "--concurrency",
+        "4",
+        "--priority",
+        "weighted",
+        "--weights",
+        "3,1,1",
+    ]
+    # ...which alligator's own parser reads as one worker on three queues
+    from alligator.cli import build_parser
+
+    args = build_parser().parse_args(["worker", *command])
+    assert (args.dsn, args.priority, args.weights) == (command[:3], "weighted", [3, 1, 1])
+    # ...with no ALLIGATOR_DLQ, which would send every queue's dead letters
+    # to this stack's DLQ: each queue's DLQ is its redrive target
+    environment = {e["name"]: e["value"] for e in container["environment"] if e}
+    assert "ALLIGATOR_DLQ" not in environment
+    # And the task role may consume exactly those queues and send to exactly
+    # their DLQs (found from the redrive policies: GetQueueUrl), no more
+    statements = inline_policy_statements(aws, stack_resource(aws, "TaskRole"))
+    assert sqs_grants(statements) == {
+        outputs["QueueArn"]: CONSUMER_ACTIONS,
+        arn("emails-bulk"): CONSUMER_ACTIONS,
+        arn("reports.fifo"): CONSUMER_ACTIONS,
+        outputs["DeadLetterQueueArn"]: {"sqs:SendMessage", "sqs:GetQueueUrl"},
+        arn("emails-bulk-dlq"): {"sqs:SendMessage", "sqs:GetQueueUrl"},
+        arn("reports-dlq.fifo"): {"sqs:SendMessage", "sqs:GetQueueUrl"},
+    }
+    assert not any(s["Resource"] == "*" for s in statements)
+
+
+def test_strict_priority_without_weights(aws):
+    make_extra_queues(aws)
+    create_stack(aws, **ECS_PARAMS, ExtraQueueNames="emails-bulk", Priority="strict")
+    command = [arg for arg in container_of(aws)["command"] if arg is not None]
+    assert command[:2] == ["sqs://us-east-1/emails-high", "sqs://us-east-1/emails-bulk"]
+    assert command[-2:] == ["--priority", "strict"]
+
+
+def test_the_lambda_gets_a_mapping_per_extra_queue(aws):
+    # Given the Lambda part on, with the two extra queues
+    make_extra_queues(aws)
+    bucket, key = put_lambda_code(aws)
+    outputs = create_stack(
+        aws,
+        QueueName="emails-high",
+        DeployLambda="true",
+        LambdaCodeBucket=bucket,
+        LambdaCodeKey=key,
+        ExtraQueueNames=",".join(EXTRA_QUEUES),
+    )
+    awslambda = aws.client("lambda")
+    mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
+    # Then one function reads all three queues, each by its own mapping
+    # reporting partial batch failures (the handler settles each record on
+    # the queue its eventSourceARN names)
+    assert sorted(m["EventSourceArn"] for m in mappings) == sorted(
+        [outputs["QueueArn"], arn("emails-bulk"), arn("reports.fifo")]
+    )
+    assert {m["FunctionArn"].rsplit(":", 1)[-1] for m in mappings} == {outputs["FunctionName"]}
+    assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+    # ...with no ALLIGATOR_DLQ, and a role for every queue and DLQ
+    config = awslambda.get_function(FunctionName=outputs["FunctionName"])["Configuration"]
+    assert "ALLIGATOR_DLQ" not in config["Environment"]["Variables"]
+    grants = sqs_grants(inline_policy_statements(aws, stack_resource(aws, "LambdaRole")))
+    assert set(grants) == {
+        outputs["QueueArn"],
+        arn("emails-bulk"),
+        arn("reports.fifo"),
+        outputs["DeadLetterQueueArn"],
+        arn("emails-bulk-dlq"),
+        arn("reports-dlq.fifo"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "expression"),
+    [
+        ("", "visible / IF(running > 1, running, 1)"),
+        ("bulk", "(FILL(visible, 0) + FILL(extra1, 0)) / IF(running > 1, running, 1)"),
+        (
+            "b1,b2.fifo,b3,b4",
+            "(FILL(visible, 0) + FILL(extra1, 0) + FILL(extra2, 0) + FILL(extra3, 0)"
+            " + FILL(extra4, 0)) / IF(running > 1, running, 1)",
+        ),
+    ],
+    ids=["one queue", "two queues", "five queues"],
+)
+def test_autoscaling_tracks_the_combined_backlog_per_task(extra, expression):
+    # Given the template's scaling policy (moto skips it), evaluated for
+    # this stack's queue and the extra ones
+    template = load_template()
+    policy = template["Resources"]["BacklogPerTaskPolicy"]["Properties"]
+    params = {"QueueName": "emails", "ExtraQueueNames": extra}
+    config = resolve(policy, template, params)["TargetTrackingScalingPolicyConfiguration"]
+    queries = config["CustomizedMetricSpecification"]["Metrics"]
+    by_id = {q["Id"]: q for q in queries}
+    # Then the one value it tracks is the sum of every queue's visible
+    # messages over the running tasks
+    (returned,) = [q for q in queries if q["ReturnData"]]
+    assert returned["Expression"] == expression
+    names = ["<Queue.QueueName>", *[n for n in extra.split(",") if n]]
+    ids = ["visible", *[f"extra{n}" for n in range(1, len(names))]]
+    for query_id, name in zip(ids, names, strict=True):
+        metric = by_id[query_id]["MetricStat"]["Metric"]
+        assert metric["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert metric["Dimensions"] == [{"Name": "QueueName", "Value": name}]
+    assert set(by_id) == {*ids, "tasks", "running", "backlog"}
+    assert len(queries) <= 10  # a customized metric's most queries
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("", True),
+        ("bulk", True),
+        ("a,b.fifo,c_1,d-2", True),
+        ("a,b,c,d,e", False),  # four at most: the template has four slots
+        ("a, b", False),
+        ("a,,b", False),
+        ("x.fifo.fifo", False),
+    ],
+)
+def test_extra_queue_names_are_checked_at_deploy_time(value, allowed):
+    pattern = load_template()["Parameters"]["ExtraQueueNames"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is allowed
 
 
 # ------------------------------------------- alligator lambda-zip

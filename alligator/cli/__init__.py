@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .._text import printable
 from ..exceptions import (
@@ -61,11 +61,30 @@ class HelpFormatter(argparse.HelpFormatter):
 
 class Parser(argparse.ArgumentParser):
     """argparse with the contract's one-line errors (no usage block), and
-    every option's default in its help."""
+    every option's default in its help.
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    ``intermixed=True`` lets positionals sit between options
+    (``alligator worker HIGH --concurrency 4 LOW``): plain argparse takes
+    only the first run of DSNs and refuses the rest as unrecognised.
+    """
+
+    def __init__(self, *args: object, intermixed: bool = False, **kwargs: object) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._intermixed = intermixed
+        self._intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[Any, list[str]]:
+        if not self._intermixed or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        # (parse_known_intermixed_args calls parse_known_args twice itself.)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)

@@ -22,6 +22,7 @@ def add_parsers(commands: Any) -> None:
 def _worker_parser(commands: Any) -> None:
     worker = commands.add_parser(
         "worker",
+        intermixed=True,
         help="consume one or more queues and run their tasks",
         description=(
             "Consume queues and run their tasks until SIGTERM or SIGINT (a clean "

@@ -101,27 +101,39 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> BatchRespon
     if not records:
         return {"batchItemFailures": []}
     failures: list[BatchItemFailure] = []
-    sources = _by_source(records)
-    for arn, group in sources:
+    by_source = _by_source(records)
+    # Every source's queue (and DLQ) is looked up before any task runs: a
+    # configuration error must not come after another queue's tasks ran.
+    sources: list[tuple[Gator, list[Any]]] = []
+    for arn, group in by_source:
         try:
-            gator = gator_for(arn)
+            sources.append((gator_for(arn), group))
         except ConfigurationError as exc:
-            if len(sources) == 1:
+            if len(by_source) == 1:
                 raise  # a misconfigured function fails before it runs anything
             # Records of one bad source (no ARN, a queue gone) must not fail
             # the others' batch: reported for retry, alone.
             log.error("%s: %d record(s) reported for retry", exc, len(group))
             failures += [{"itemIdentifier": i} for i in _message_ids(group)]
-            continue
+    errors: list[Exception] = []
+    for gator, group in sources:
         metrics = Metrics(queue=gator.queue.queue_name) if emf else None
         try:
             failures += handle({"Records": group}, context, gator=gator, metrics=metrics)[
                 "batchItemFailures"
             ]
+        except Exception as exc:
+            # None of this queue's records could be handled (SQS or the
+            # status store unreachable): they are retried, and the other
+            # queues' records stay done. Raise only if no queue got anywhere.
+            errors.append(exc)
+            failures += [{"itemIdentifier": i} for i in _message_ids(group)]
         finally:
             if metrics is not None:
                 for line in metrics.emf_lines():
                     print(line, flush=True)
+    if errors and len(errors) == len(by_source):
+        raise errors[0]
     return {"batchItemFailures": failures}
 
 

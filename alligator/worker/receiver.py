@@ -116,10 +116,13 @@ class Receiver:
         with engine.changed:
             lane.pacer.finished(room, len(messages), seconds)
             self._note_emptiness(room, len(messages), wait)
-            if messages and not stopping:
+            # Strict: an earlier queue got messages while this receive was
+            # out; what it brought must not wait here behind them.
+            keep = not stopping and engine.picker.may_start(engine.lanes, lane.index)
+            if messages and keep:
                 lane.add(messages)
             engine.changed.notify_all()
-        if messages and stopping:
+        if messages and not keep:
             engine.put_back(lane, messages, None)
         elif messages and engine.picker.priority == "strict":
             engine.release_buffered(engine.lanes[lane.index + 1 :])
