@@ -141,11 +141,17 @@ def _worker(args: argparse.Namespace) -> int:
     if args.import_allow:
         allow = [prefix for group in args.import_allow for prefix in group]
     worker = Worker(
-        gators[0],
+        gators,
         max_tasks=args.max_tasks,
         concurrency=args.concurrency,
         import_allow=allow,
         shutdown_grace=args.shutdown_grace,
+        pool=args.pool,
+        time_limit=args.time_limit,
+        max_tasks_per_child=args.max_tasks_per_child,
+        max_memory_per_child=args.max_memory_per_child,
+        priority=args.priority,
+        weights=args.weights,
     )
     return worker.run_forever()
 
