@@ -55,6 +55,7 @@ def __getattr__(name: str) -> Any:
         return Schedule
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "ALL",
     "CANCELED",
