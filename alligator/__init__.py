@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .constants import (
     ALL,
@@ -35,10 +37,24 @@ from .exceptions import (
     WorkerLostError,
 )
 from .gator import Gator, Options
-from .schedules import Schedule
 from .status import TaskState
 from .tasks import Task
 from .worker import Worker
+
+if TYPE_CHECKING:
+    from .schedules import Schedule
+
+
+def __getattr__(name: str) -> Any:
+    """``Schedule`` is imported on first use: a worker or a Lambda function
+    never needs it, and it brings zoneinfo and the calendar rules with it
+    (about 10 ms of a worker's start-up, bench/README.md)."""
+    if name == "Schedule":
+        from .schedules import Schedule
+
+        return Schedule
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALL",

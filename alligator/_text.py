@@ -22,6 +22,10 @@ _NOT_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 def printable(text: str) -> str:
     """``text`` with control characters and lone surrogates escaped
     (``\\r``, ``\\x1b``, ``\\ud800``), for a log line or a terminal."""
+    if text.isprintable():
+        # No control character (category Cc), surrogate (Cs) or
+        # noncharacter (Cn): nothing below would change it. Most text is.
+        return text
     text = _CONTROL.sub(_escape, text)
     return _NOT_SQS.sub(_escape, text)
 

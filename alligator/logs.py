@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -156,14 +157,15 @@ def text_line(fields: dict[str, Any], *, colour: bool = False) -> str:
             continue
         if key in ("attempt", "duration_ms") and not fields.get("ran", True) and not value:
             continue  # nothing ran: no attempt, no duration
+        if key == "duration_ms":
+            parts.append(f"{value:g}ms")  # a number: nothing to escape
+            continue
         if key == "error":
             value = _shorten(str(value), TEXT_ERROR_CHARS)
         text = _logfmt(value) if key not in _BARE else printable(str(value))
         if key == "outcome" and colour and value in _COLOURS:
             text = f"\x1b[{_COLOURS[value]}m{text}\x1b[0m"
-        if key == "duration_ms":
-            parts.append(f"{value:g}ms")
-        elif key == "next_attempt_at":
+        if key == "next_attempt_at":
             parts.append(f"next={text}")
         elif key in _BARE:
             parts.append(text)
@@ -203,10 +205,16 @@ def _logfmt(value: Any) -> str:
     """A value as logfmt writes it: quoted (JSON-escaped) when it holds a
     space, a quote or an ``=``, so ``error="RuntimeError: boom"`` stays one
     field for log parsers; control characters escaped either way."""
+    if type(value) is int:
+        return str(value)  # digits (an attempt, a wait): nothing to quote
     text = printable(str(value))
-    if text == "" or any(char in text for char in ' "=\\'):
+    if text == "" or _NEEDS_QUOTES.search(text):
         return json.dumps(text)
     return text
+
+
+#: What makes a logfmt value need quotes.
+_NEEDS_QUOTES = re.compile(r'[ "=\\]')
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -64,10 +64,14 @@ class Meter:
             self.first_receive: float | None = None
             self.done_at: float | None = None
             self.counts_at_done: dict[str, int] = {}
+            #: ``(seconds since the first receive, deleted so far)`` at every
+            #: delete: the steady-state rate is read from its middle.
+            self.timeline: list[tuple[float, int]] = []
             self.done.clear()
 
-    def stats(self) -> dict[str, Any]:
-        """The counts so far, and the drain time if it is over."""
+    def stats(self, *, timeline: bool = False) -> dict[str, Any]:
+        """The counts so far, and the drain time if it is over (with
+        ``timeline``, every delete's time and running count too)."""
         with self.lock:
             drain = running = None
             if self.first_receive is not None:
@@ -81,6 +85,11 @@ class Meter:
                 "drain_seconds": drain,
                 "since_first_receive": running,
                 "counts_at_done": self.counts_at_done,
+                # CLOCK_MONOTONIC is one clock for every process on the
+                # machine: the script reads a worker's start on it too.
+                "first_receive_at": self.first_receive,
+                "done_at": self.done_at,
+                "timeline": list(self.timeline) if timeline else None,
             }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -114,6 +123,8 @@ class Meter:
     def _deleted(self, count: int) -> None:
         with self.lock:
             self.deleted += count
+            if self.first_receive is not None and self.done_at is None:
+                self.timeline.append((time.monotonic() - self.first_receive, self.deleted))
             if self.target and self.done_at is None and self.deleted >= self.target:
                 self.done_at = time.monotonic()
                 self.counts_at_done = dict(self.counts)
@@ -129,7 +140,7 @@ class Meter:
         elif command == "wait":
             payload = {"done": self.done.wait(float(query.get("timeout", 60)))}
         elif command == "stats":
-            payload = self.stats()
+            payload = self.stats(timeline=query.get("timeline") == "1")
         else:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"unknown control command"]

@@ -12,11 +12,15 @@ start-up and shutdown are outside the window for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -96,9 +100,9 @@ class Endpoint:
         """Block until the drain target is deleted; False on timeout."""
         return bool(self.control("wait", timeout=timeout)["done"])
 
-    def stats(self) -> dict[str, Any]:
-        """The meter's counts and drain time."""
-        return self.control("stats")
+    def stats(self, *, timeline: bool = False) -> dict[str, Any]:
+        """The meter's counts and drain time (and every delete's time)."""
+        return self.control("stats", timeline=int(timeline))
 
     def delete_queue(self, url: str) -> None:
         """Drop a queue after its run (moto keeps every queue in memory)."""
@@ -146,6 +150,13 @@ class Run:
     worker_cpu: float = 0.0
     endpoint_cpu: float = 0.0
     error: str | None = None
+    #: CLOCK_MONOTONIC (one clock for every process here): just before the
+    #: worker was started, its first receive, the delete that ended the drain.
+    spawned_at: float | None = None
+    first_receive_at: float | None = None
+    done_at: float | None = None
+    #: ``(seconds since the first receive, deleted so far)`` at each delete.
+    timeline: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def enqueue_rate(self) -> float | None:
@@ -157,6 +168,33 @@ class Run:
         """Tasks drained per second (meter side): first receive to the
         delete that completed the drain (or to the cap)."""
         return self.drained / self.drain_seconds if self.drain_seconds else None
+
+    @property
+    def wall_rate(self) -> float | None:
+        """Tasks per second of wall clock from the worker's start (before
+        its imports) to the delete that completed the drain."""
+        if self.capped or self.done_at is None or self.spawned_at is None:
+            return None
+        return self.drained / (self.done_at - self.spawned_at)
+
+    def steady_rate(self, low: float = 0.2, high: float = 0.9) -> float | None:
+        """Tasks per second between the deletes that passed ``low`` and
+        ``high`` of the run's tasks: the steady state, without the ramp-up
+        (the first receives, a pool's children starting) or the tail."""
+        if self.capped:
+            return None
+        first = next(((t, n) for t, n in self.timeline if n >= low * self.tasks), None)
+        last = next(((t, n) for t, n in self.timeline if n >= high * self.tasks), None)
+        if first is None or last is None or last[0] <= first[0]:
+            return None
+        return (last[1] - first[1]) / (last[0] - first[0])
+
+    def drain_requests_per_task(self) -> float | None:
+        """SQS requests the worker made per task it drained (start-up calls
+        included, enqueueing not)."""
+        if not self.drained:
+            return None
+        return sum(self.drain_counts.values()) / self.drained
 
     def per_task(self) -> dict[str, float]:
         """SQS requests per task by action: enqueue requests per task
@@ -182,13 +220,87 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def spawn(argv: Sequence[str], *, log_path: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a worker process; its output goes to ``log_path`` (or nowhere)."""
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and every live descendant (a process
+    pool's fork server and children), all threads."""
+    total, seen, todo = 0.0, set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total += cpu_seconds(current)
+        todo += children_of(current)
+    return total
+
+
+def worker_cpu_seconds(process: subprocess.Popen[bytes], rusage_path: Path | None) -> float:
+    """A worker's CPU time so far: exact from ``_rusage.py`` when it runs
+    under it, else from ``/proc`` (with its children, in ticks)."""
+    if rusage_path is None:
+        return tree_cpu_seconds(process.pid)
+    seen = len(rusage_path.read_text().splitlines()) if rusage_path.exists() else 0
+    process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        lines = rusage_path.read_text().splitlines() if rusage_path.exists() else []
+        if len(lines) > seen:
+            return float(lines[seen])
+        time.sleep(0.002)
+    raise RuntimeError("the worker did not report its CPU time (SIGUSR1)")
+
+
+def children_of(pid: int) -> list[int]:
+    """The live children of a process (Linux ``/proc``; none elsewhere)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a worker process is started: its argv, and where it runs (the
+    pre-redesign worker runs from an old tree: its own working directory
+    and ``sys.path``)."""
+
+    argv: list[str]
+    cwd: Path = REPO_DIR
+    python_path: tuple[str, ...] = ()
+    #: Run it under ``_rusage.py``, which reports the process's exact CPU
+    #: time on SIGUSR1 (else CPU comes from ``/proc``, its children included,
+    #: in 10 ms ticks). ``argv[0]`` must be the Python executable.
+    rusage: bool = False
+
+
+def spawn(
+    argv: Sequence[str] | Launch,
+    *,
+    log_path: Path | None = None,
+    rusage_path: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a worker process in a session of its own (so it and its
+    children can be killed together); its output goes to ``log_path`` (or
+    nowhere)."""
+    launch = argv if isinstance(argv, Launch) else Launch(list(argv))
+    command = list(launch.argv)
+    if launch.rusage and rusage_path is not None:
+        command = [command[0], str(BENCH_DIR / "_rusage.py"), str(rusage_path), *command[1:]]
+    env = environment()
+    if launch.python_path:
+        env["PYTHONPATH"] = os.pathsep.join([*launch.python_path, env["PYTHONPATH"]])
     output = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        list(argv),
-        cwd=str(REPO_DIR),
-        env=environment(),
+        command,
+        cwd=str(launch.cwd),
+        env=env,
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -196,10 +308,12 @@ def spawn(argv: Sequence[str], *, log_path: Path | None = None) -> subprocess.Po
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
-    """Stop a worker at once: its queue is drained, nothing is lost, and a
-    graceful stop would wait for its long poll (up to 20 s) to return."""
+    """Stop a worker and its children at once: its queue is drained,
+    nothing is lost, and a graceful stop would wait for its long poll (up
+    to 20 s) to return."""
     if process.poll() is None:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 
 
@@ -216,7 +330,7 @@ def enqueue(endpoint: Endpoint, run: Run, produce: Callable[[], Any], *, latency
 def drain(
     endpoint: Endpoint,
     run: Run,
-    worker_argv: Sequence[str],
+    worker_argv: Sequence[str] | Launch,
     *,
     latency_ms: float,
     cap_seconds: float = RUN_TIMEOUT_SECONDS,
@@ -230,7 +344,10 @@ def drain(
     on, so its imports are left out).
     """
     endpoint.reset(latency_ms=latency_ms, target=run.tasks)
-    process = spawn(worker_argv, log_path=log_path)
+    rusage = isinstance(worker_argv, Launch) and worker_argv.rusage
+    rusage_path = Path(tempfile.mkdtemp(prefix="bench-cpu-")) / "cpu" if rusage else None
+    run.spawned_at = time.monotonic()
+    process = spawn(worker_argv, log_path=log_path, rusage_path=rusage_path)
     try:
         stats = endpoint.stats()
         while stats["since_first_receive"] is None:
@@ -239,7 +356,8 @@ def drain(
                 return
             time.sleep(0.01)
             stats = endpoint.stats()
-        worker_cpu, endpoint_cpu = cpu_seconds(process.pid), cpu_seconds(endpoint.process.pid)
+        worker_cpu = worker_cpu_seconds(process, rusage_path)
+        endpoint_cpu = cpu_seconds(endpoint.process.pid)
         while not endpoint.wait(
             timeout=max(0.0, min(1.0, cap_seconds - stats["since_first_receive"]))
         ):
@@ -250,19 +368,24 @@ def drain(
             if stats["since_first_receive"] >= cap_seconds:
                 run.capped = True
                 break
-        run.worker_cpu = cpu_seconds(process.pid) - worker_cpu
+        run.worker_cpu = worker_cpu_seconds(process, rusage_path) - worker_cpu
         run.endpoint_cpu = cpu_seconds(endpoint.process.pid) - endpoint_cpu
     finally:
         kill(process)
+        if rusage_path is not None:
+            shutil.rmtree(rusage_path.parent, ignore_errors=True)
     if run.capped:
         run.drain_seconds = stats["since_first_receive"]
         run.drained = stats["deleted"]
         run.drain_counts = stats["counts"]
     else:
-        stats = endpoint.stats()
+        stats = endpoint.stats(timeline=True)
         run.drain_seconds = stats["drain_seconds"]
         run.drained = run.tasks
         run.drain_counts = stats["counts_at_done"]
+        run.first_receive_at = stats["first_receive_at"]
+        run.done_at = stats["done_at"]
+        run.timeline = [(t, n) for t, n in stats["timeline"]]
 
 
 def measure(
@@ -281,23 +404,73 @@ def measure(
     A fresh queue per run keeps runs independent: nothing left over from a
     previous run changes the depth moto holds.
     """
-    name = peer.queue_name(uuid.uuid4().hex[:10])
-    url = endpoint.client.create_queue(QueueName=name)["QueueUrl"]
-    run = Run(peer.name, tasks)
     log_path = log_dir / f"{peer.name}-c{concurrency}-{latency_ms:g}ms.log" if log_dir else None
+    return measure_queues(
+        endpoint,
+        peer.name,
+        queue_names=[peer.queue_name(uuid.uuid4().hex[:10])],
+        produce=peer.produce,
+        launch=lambda names, urls: peer.worker(endpoint.url, names[0], urls[0], concurrency),
+        tasks=tasks,
+        latency_ms=latency_ms,
+        cap_seconds=cap_seconds,
+        log_path=log_path,
+    )
+
+
+def measure_queues(
+    endpoint: Endpoint,
+    label: str,
+    *,
+    queue_names: Sequence[str],
+    produce: Callable[[Any, str, str, int], None],
+    launch: Callable[[list[str], list[str]], Sequence[str] | Launch],
+    tasks: int,
+    latency_ms: float,
+    enqueue_latency_ms: float | None = None,
+    cap_seconds: float = RUN_TIMEOUT_SECONDS,
+    log_path: Path | None = None,
+) -> Run:
+    """One run over one or more fresh queues: ``tasks`` shared out among
+    them (the first takes the remainder) and enqueued by ``produce(endpoint,
+    name, url, count)``, then one worker process, ``launch(names, urls)``,
+    drains them all.
+
+    Args:
+        enqueue_latency_ms: the latency while enqueueing (default: the
+            drain's); 0 saves time where the enqueue rate is not reported.
+    """
+    names = list(queue_names)
+    urls = [endpoint.client.create_queue(QueueName=name)["QueueUrl"] for name in names]
+    shares = [tasks // len(names)] * len(names)
+    shares[0] += tasks - sum(shares)
+    run = Run(label, tasks)
     try:
+
+        def fill() -> None:
+            for name, url, count in zip(names, urls, shares, strict=True):
+                produce(endpoint, name, url, count)
+
         enqueue(
-            endpoint, run, lambda: peer.produce(endpoint, name, url, tasks), latency_ms=latency_ms
+            endpoint,
+            run,
+            fill,
+            latency_ms=latency_ms if enqueue_latency_ms is None else enqueue_latency_ms,
         )
-        argv = peer.worker(endpoint.url, name, url, concurrency)
         drain(
-            endpoint, run, argv, latency_ms=latency_ms, cap_seconds=cap_seconds, log_path=log_path
+            endpoint,
+            run,
+            launch(names, urls),
+            latency_ms=latency_ms,
+            cap_seconds=cap_seconds,
+            log_path=log_path,
         )
     except Exception as exc:  # a peer that cannot run is reported, not fatal
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
         endpoint.reset()
-        endpoint.delete_queue(url)
+        for url in urls:
+            endpoint.delete_queue(url)
     return run
 
 

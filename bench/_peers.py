@@ -6,6 +6,7 @@ Each peer is configured as its own documentation recommends:
   else: ``ReceiveMessage`` (10, long poll 20 s), run each task,
   ``DeleteMessageBatch``; ``SendMessageBatch`` to enqueue. ``concurrency``
   N runs N such loops in threads. It is also the emulator's ceiling.
+  ``raw8`` is eight such loops whatever the concurrency (``_raw.py``).
 - ``alligator``: ``alligator worker DSN --concurrency N`` (the CLI as users
   run it, defaults: ``wait_time=20``, ``batch_size=10``, one log line per
   task); enqueue with ``gator.task_many`` (batched).
@@ -39,6 +40,7 @@ import _harness
 DRAMATIQ_QUEUE = "default"
 PYTHON = sys.executable
 WORKER = str(_harness.BENCH_DIR / "_worker.py")
+RAW = str(_harness.BENCH_DIR / "_raw.py")
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,13 @@ def worker_alligator(endpoint_url: str, name: str, url: str, concurrency: int) -
 
 
 def worker_raw(endpoint_url: str, name: str, url: str, concurrency: int) -> list[str]:
-    return [PYTHON, WORKER, "raw", endpoint_url, url, "--concurrency", str(concurrency)]
+    return [PYTHON, RAW, endpoint_url, url, "--threads", str(concurrency)]
+
+
+def worker_raw8(endpoint_url: str, name: str, url: str, concurrency: int) -> list[str]:
+    """Eight independent loops, whatever the concurrency asked for: the
+    hand-rolled baseline a worker at concurrency 8 is held against."""
+    return [PYTHON, RAW, endpoint_url, url, "--threads", "8"]
 
 
 # -- Celery ----------------------------------------------------------------
@@ -187,6 +195,7 @@ def _plain(run_id: str) -> str:
 
 PEERS: dict[str, Peer] = {
     "raw": Peer("raw", _plain, produce_raw, worker_raw),
+    "raw8": Peer("raw8", _plain, produce_raw, worker_raw8),
     "alligator": Peer("alligator", _plain, produce_alligator, worker_alligator),
     "celery": celery_peer(1.0, "celery"),
     "celery-poll0": celery_peer(0.0, "celery-poll0"),

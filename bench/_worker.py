@@ -10,51 +10,17 @@ the raw boto3 loop, Celery and Dramatiq. (alligator runs as
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import logging
 import signal
-import threading
-from collections.abc import Callable
-from typing import Any
 
-import _harness
 import _peers
+import _raw
 
 
 def raw(endpoint_url: str, queue_url: str, concurrency: int) -> None:
     """N threads, each: receive 10 (long poll), run them, delete them in
-    one batch. Nothing else: no prefetch, no overlap."""
-    client = _harness.sqs_client(endpoint_url)
-    functions: dict[tuple[str, str], Callable[..., Any]] = {}
-
-    def run(body: str) -> None:
-        data = json.loads(body)
-        key = (data["module"], data["callable"])
-        if key not in functions:
-            functions[key] = getattr(importlib.import_module(key[0]), key[1])
-        functions[key](*data.get("args", ()), **data.get("kwargs", {}))
-
-    def loop() -> None:
-        while True:
-            response = client.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20
-            )
-            messages = response.get("Messages", [])
-            for message in messages:
-                run(message["Body"])
-            if messages:
-                entries = [
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages)
-                ]
-                client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
-
-    threads = [threading.Thread(target=loop, daemon=True) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    one batch (``_raw.py``, which the benchmarks start directly)."""
+    _raw.serve(endpoint_url, queue_url, concurrency)
 
 
 def celery(

@@ -171,7 +171,7 @@ def verdicts(cells: dict[tuple[float, int], dict[str, list[_harness.Run]]]) -> s
             for name, results in runs.items()
         }
         mine = rates.get("alligator")
-        peers = {n: r for n, r in rates.items() if n not in ("alligator", "raw") and r}
+        peers = {n: r for n, r in rates.items() if n not in ("alligator", "raw", "raw8") and r}
         if latency == 20 and mine and peers:
             best = max(peers, key=lambda n: peers[n])
             speedup = mine / peers[best]
@@ -202,6 +202,7 @@ def verdicts(cells: dict[tuple[float, int], dict[str, list[_harness.Run]]]) -> s
     }
     mine = best_20.pop("alligator", 0.0)
     best_20.pop("raw", None)
+    best_20.pop("raw8", None)
     if mine and any(best_20.values()):
         best = max(best_20, key=lambda n: best_20[n])
         lines.append(

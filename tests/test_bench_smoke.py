@@ -4,6 +4,7 @@ task count, so they do not rot. Nothing here measures speed."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,36 @@ def test_peers_reports_every_peer_that_is_installed():
     for peer in peers:
         [row] = [line for line in out.splitlines() if line.startswith(f"| {peer} ")]
         assert "n/a" not in row, row
+
+
+def test_goals_reports_every_goal():
+    # When goals.py runs every experiment once, tiny, without Celery/Dramatiq
+    out = run_script(
+        str(BENCH / "goals.py"),
+        *("--rounds", "1", "--startup-rounds", "1", "--latency-ms", "0"),
+        *("--tasks-c8", "20", "--tasks-c1", "20", "--tasks-cpu", "4"),
+        *("--lambda-invocations", "5", "--lambda-repeats", "1", "--peers"),
+    )
+    # Then every goal has a line, and the workers that ran have numbers
+    for figure in ("raw8", "start-up to first task", "Lambda handler per record", "two queues"):
+        assert figure in out, figure
+    for variant in ("raw8", "alligator", "alligator-processes", "alligator-2q", "threads"):
+        rows = [line for line in out.splitlines() if line.startswith(f"| {variant} ")]
+        assert rows and all("n/a" not in row.split("|")[3] for row in rows), rows
+    [lambda_row] = [line for line in out.splitlines() if "text line to a null stream" in line]
+    assert lambda_row.split("|")[3].strip() == "0", lambda_row  # no SQS call for successes
+
+
+def test_profiles_prints_a_profile():
+    # When profiles.py profiles the Lambda handler (cProfile, no py-spy needed)
+    out = run_script(str(BENCH / "profiles.py"), "lambda", "--top", "5")
+    # Then it prints cProfile's tables, the handler in them
+    assert "by tottime" in out and "by cumulative" in out
+    assert "lambda_handler.py" in out
+    if shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists():
+        # and a worker under py-spy, when py-spy is installed (the bench group)
+        out = run_script(
+            str(BENCH / "profiles.py"),
+            *("worker", "--tasks", "40", "--concurrency", "2", "--latency-ms", "0", "--top", "5"),
+        )
+        assert "Threads, by role" in out or "no samples" in out

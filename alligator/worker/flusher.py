@@ -10,10 +10,13 @@ import threading
 
 from .engine import Engine
 from .lane import Lane
-from .pacing import FlushPolicy
+from .pacing import MAX_RECEIVES_IN_FLIGHT, FlushPolicy
 
-#: Flusher threads per queue: up to this many delete batches in flight.
-FLUSHERS = 3
+#: Flusher threads per queue: up to this many delete batches in flight, as
+#: many as receives (``MAX_RECEIVES_IN_FLIGHT``): each receive in flight
+#: brings a batch that needs a delete batch. With 3, at 20 ms per request and
+#: concurrency 8 the deletes fell behind (bench/README.md, "What changed").
+FLUSHERS = MAX_RECEIVES_IN_FLIGHT
 
 
 class Flusher:
