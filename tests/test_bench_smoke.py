@@ -57,7 +57,7 @@ def test_goals_reports_every_goal():
     out = run_script(
         str(BENCH / "goals.py"),
         *("--rounds", "1", "--startup-rounds", "1", "--latency-ms", "0"),
-        *("--tasks-c8", "20", "--tasks-c1", "20", "--tasks-cpu", "4"),
+        *("--tasks-c8", "20", "--tasks-c1", "20", "--tasks-cpu", "20"),
         *("--lambda-invocations", "5", "--lambda-repeats", "1", "--peers"),
     )
     # Then every goal has a line, and the workers that ran have numbers
