@@ -1,12 +1,14 @@
 """Logging: one line per task outcome, as text or JSON.
 
 The format comes from ``--log-format`` or ``ALLIGATOR_LOG_FORMAT``. A text
-line is short enough for an 80-column terminal in the common case::
+line starts with what a reader scans for::
 
-    12:03:04 INFO  a1b2c3d4-… myapp.tasks.send_email success attempt=1 12ms
+    12:03:04 INFO  91882b61-94b1-40d1-892c-316e27ae6c15 myapp.tasks.send_email success
+        attempt=1 12ms queued_ms=147
 
-with what else matters after it: the next retry's time on a retry, the DLQ
-on a dead letter, the error. Colour is used only on a terminal. A JSON line
+(one line; folded here)
+and goes on with what else matters: how long until the next attempt on a
+retry, the DLQ on a dead letter, the error. Colour is used only on a terminal. A JSON line
 keeps every field. Text from a message (ids, errors) has its control
 characters escaped, so a message cannot rewrite the terminal.
 """
@@ -138,8 +140,8 @@ def outcome_fields(outcome: Outcome, *, dlq: str | None = None) -> dict[str, Any
         "ran": outcome.ran,
     }
     if outcome.action in (Action.RETRY, Action.DEFER):
-        due = time.time() + outcome.delay_seconds
-        fields["next_attempt_at"] = time.strftime("%H:%M:%S", time.localtime(due))
+        due = time.gmtime(time.time() + outcome.delay_seconds)
+        fields["next_attempt_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", due)
         fields["delay_seconds"] = outcome.delay_seconds
     if outcome.action is Action.DEAD:
         fields["dlq"] = dlq or "none"
@@ -160,14 +162,16 @@ def text_line(fields: dict[str, Any], *, colour: bool = False) -> str:
         if key == "duration_ms":
             parts.append(f"{value:g}ms")  # a number: nothing to escape
             continue
+        if key == "next_attempt_at":
+            # (a clock time means little beside the line's own: say how long)
+            parts.append(f"next_in={fields.get('delay_seconds', '?')}s")
+            continue
         if key == "error":
             value = _shorten(str(value), TEXT_ERROR_CHARS)
         text = _logfmt(value) if key not in _BARE else printable(str(value))
         if key == "outcome" and colour and value in _COLOURS:
             text = f"\x1b[{_COLOURS[value]}m{text}\x1b[0m"
-        if key == "next_attempt_at":
-            parts.append(f"next={text}")
-        elif key in _BARE:
+        if key in _BARE:
             parts.append(text)
         else:
             parts.append(f"{key}={text}")
