@@ -6,10 +6,9 @@ line starts with what a reader scans for::
     12:03:04 INFO  91882b61-94b1-40d1-892c-316e27ae6c15 myapp.tasks.send_email success
         attempt=1 12ms queued_ms=147
 
-(one line; folded here)
-and goes on with what else matters: how long until the next attempt on a
-retry, the DLQ on a dead letter, the error. Colour is used only on a terminal. A JSON line
-keeps every field. Text from a message (ids, errors) has its control
+(one line, folded here) and goes on with what else matters: how long until
+the next attempt on a retry, the DLQ on a dead letter, the error. Colour is
+used only on a terminal. A JSON line keeps every field. Text from a message (ids, errors) has its control
 characters escaped, so a message cannot rewrite the terminal.
 """
 
