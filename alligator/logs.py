@@ -8,8 +8,9 @@ line starts with what a reader scans for::
 
 (one line, folded here) and goes on with what else matters: how long until
 the next attempt on a retry, the DLQ on a dead letter, the error. Colour is
-used only on a terminal. A JSON line keeps every field. Text from a message (ids, errors) has its control
-characters escaped, so a message cannot rewrite the terminal.
+used only on a terminal. A JSON line keeps every field. Text from a message
+(ids, errors) has its control characters escaped, so a message cannot
+rewrite the terminal.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ import os
 import threading
 import time
 from collections import Counter
+from typing import Any
+
+from alligator import Task
 
 calls: Counter[str] = Counter()
 lock = threading.Lock()
@@ -97,3 +100,12 @@ def slow_first_run(path: str, key: str, seconds: float = 60.0) -> str:
 def exits(code: int) -> None:
     """A task that calls sys.exit(): a failure, not a way to stop a worker."""
     raise SystemExit(code)
+
+
+class TaggedTask(Task):
+    """A queue's own ``task_class``: it marks each result it ran."""
+
+    def run(self, **kwargs: Any) -> TaggedTask:
+        super().run(**kwargs)
+        self.result = f"tagged:{self.result}"
+        return self

@@ -13,18 +13,20 @@ import pytest
 from alligator import Gator, Worker
 from alligator.constants import CANCELED, SUCCESS
 from alligator.exceptions import ConfigurationError
+from alligator.retries import Backoff
 from tests import tasks
 from tests.helpers import make_worker
 
 
 class Client:
-    """1.0's extending guide's sqlite ``Client``, made safe for an empty
-    queue and for threads (the guide's is "simplistic for illustration")."""
+    """1.0's extending guide's sqlite ``Client``, as it is: its connection
+    may be used only in the thread that made it, and ``pop`` fails on an
+    empty queue (``res[0]`` of ``None``)."""
 
     def __init__(self, conn_string):
         self.conn_string = conn_string
         path = self.conn_string.split("://", 1)[1]
-        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn = sqlite3.connect(path, isolation_level=None)
 
     def _run_query(self, query, args):
         cur = self.conn.cursor()
@@ -58,8 +60,6 @@ class Client:
         res = self._run_query(
             f"SELECT task_id, data FROM `{queue_name}` WHERE delay_until <= ? LIMIT 1", [now]
         ).fetchone()
-        if res is None:
-            return None
         self._run_query(f"DELETE FROM `{queue_name}` WHERE task_id = ?", [res[0]])
         return res[1]
 
@@ -138,12 +138,42 @@ def test_an_exhausted_task_is_dropped_with_an_error_logged(gator, caplog):
 
 
 def test_a_worker_runs_forever_on_a_legacy_backend(gator):
+    # Given the guide's client, whose connection works only in this thread,
+    # with five tasks and one that fails once (its retry due after 1 s)
     gator.task_many([(tasks.count, (f"k{n}",)) for n in range(5)])
+    with gator.options(retries=1) as opts:
+        opts.task(tasks.fail_times, "flaky", 1)
     outcomes = []
-    worker = Worker(gator, max_tasks=5, import_allow="tests", on_outcome=outcomes.append)
-    worker.run_forever()
-    assert sorted(tasks.calls) == [f"k{n}" for n in range(5)]
-    assert all(outcome.task.status == SUCCESS for outcome in outcomes)
+    worker = Worker(
+        gator,
+        max_tasks=7,
+        import_allow="tests",
+        on_outcome=outcomes.append,
+        backoff=Backoff(base=1, maximum=1),
+    )
+    # When a worker runs forever (as 1.0's did: in this thread)
+    assert worker.run_forever() == 0
+    # Then every task ran once, the flaky one twice, and the queue is empty
+    assert tasks.calls == {**{f"k{n}": 1 for n in range(5)}, "flaky": 2}
+    assert [outcome.label for outcome in outcomes].count("success") == 6
+    assert gator.len() == 0
+
+
+def test_drain_stops_at_an_empty_legacy_queue(gator):
+    from alligator.testing import drain
+
+    # The guide's pop fails on an empty queue: it is not asked then
+    assert drain(gator) == []
+    gator.task(tasks.add, 1, 2)
+    [task] = drain(gator)
+    assert task.result == 3
+    assert Worker(gator, import_allow="tests").check_and_run_task() is False
+
+
+@pytest.mark.parametrize("settings", [{"concurrency": 2}, {"pool": "processes"}])
+def test_a_legacy_backend_runs_one_task_at_a_time(gator, settings):
+    with pytest.raises(ConfigurationError, match="one task at a time"):
+        Worker(gator, import_allow="tests", **settings)
 
 
 def test_signing_needs_attributes_a_legacy_backend_cannot_carry(tmp_path):

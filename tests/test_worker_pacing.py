@@ -119,19 +119,25 @@ def test_only_a_full_receive_counts_as_a_round_trip():
 
 def test_a_full_batch_of_deletes_goes_out_at_once():
     policy = FlushPolicy()
-    assert policy.due(pending=10, waited=0.0)
-    assert policy.due(pending=25, waited=0.0)
+    assert policy.due(pending=10, waited=0.0, quiet=0.0)
+    assert policy.due(pending=25, waited=0.0, quiet=0.0)
 
 
-def test_a_partial_batch_waits_a_little_for_more():
-    policy = FlushPolicy(delay_seconds=0.05)
-    assert not policy.due(pending=3, waited=0.0)
-    assert not policy.due(pending=3, waited=0.049)
-    assert policy.due(pending=3, waited=0.05)
-    assert policy.wait_seconds(pending=3, waited=0.01) == pytest.approx(0.04)
+def test_a_partial_batch_waits_while_more_keeps_coming():
+    policy = FlushPolicy(delay_seconds=0.05, max_delay_seconds=1.0)
+    # More came 10 ms ago: wait, even with the oldest 0.5 s old (tasks that
+    # finish every 30 ms fill the batch instead of one delete per task)
+    assert not policy.due(pending=3, waited=0.5, quiet=0.01)
+    assert policy.wait_seconds(pending=3, waited=0.5, quiet=0.01) == pytest.approx(0.04)
+    # Nothing more for 50 ms: send what there is
+    assert not policy.due(pending=3, waited=0.049, quiet=0.049)
+    assert policy.due(pending=3, waited=0.05, quiet=0.05)
+    # The oldest waited a second: send it, whatever keeps coming
+    assert policy.due(pending=9, waited=1.0, quiet=0.0)
+    assert policy.wait_seconds(pending=9, waited=0.99, quiet=0.0) == pytest.approx(0.01)
     # Nothing pending: never due, and a flusher only sleeps
-    assert not policy.due(pending=0, waited=60.0)
-    assert policy.wait_seconds(pending=0, waited=0.0) == 0.1
+    assert not policy.due(pending=0, waited=60.0, quiet=60.0)
+    assert policy.wait_seconds(pending=0, waited=0.0, quiet=0.0) == 0.1
 
 
 def test_several_batches_of_deletes_go_out_at_once():

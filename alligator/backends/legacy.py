@@ -13,7 +13,13 @@ client works unchanged, with 1.0's semantics:
 - there is no dead-letter queue: an exhausted task is logged at ERROR and
   dropped, as 1.0 raised and forgot it;
 - calls to the client are made one at a time (1.0's worker was one thread,
-  and its guide's client is not thread-safe: a pop is a SELECT then a DELETE).
+  and its guide's client is not thread-safe: a pop is a SELECT then a
+  DELETE), and a ``Worker`` consumes it in the thread that calls
+  ``run_forever``, one task at a time, since the guide's sqlite connection
+  may be used only in the thread that made it;
+- ``pop`` is called only when ``len`` is not 0, as 1.0's worker did, and
+  the ``TypeError`` the guide's ``pop`` raises when nothing is due yet (a
+  retry waiting out its backoff) means "nothing to run".
 """
 
 from __future__ import annotations
@@ -94,8 +100,17 @@ class LegacyQueue:
     # -- consuming --------------------------------------------------------------
 
     def receive(self, *, max_messages: int, wait_seconds: int) -> list[Received]:
-        """``pop`` one body (1.0 pops one at a time)."""
-        data = self.client.pop(self.queue_name)
+        """``pop`` one body (1.0 pops one at a time), only when ``len``
+        says there is one: the guide's ``pop`` fails on an empty queue, and
+        1.0's worker never asked it then."""
+        if not self.client.len(self.queue_name):
+            return []
+        try:
+            data = self.client.pop(self.queue_name)
+        except (TypeError, IndexError):
+            # ``len`` counts delayed rows too: with none due, the guide's
+            # ``pop`` indexes the ``None`` its SELECT returned.
+            return []
         if not data:
             return []
         return [self._received(data)]

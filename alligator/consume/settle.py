@@ -77,6 +77,7 @@ class Settler:
         self._acks: list[Received] = []
         self._releases: list[Received] = []
         self._since: float | None = None  # when the oldest pending entry came
+        self._latest = 0.0  # when the newest one came
 
     # -- one outcome -----------------------------------------------------------
 
@@ -250,11 +251,18 @@ class Settler:
         with self._lock:
             return 0.0 if self._since is None else time.monotonic() - self._since
 
+    @property
+    def quiet(self) -> float:
+        """Seconds since the newest pending delete or release came."""
+        with self._lock:
+            return time.monotonic() - self._latest
+
     def _queue(self, pending: list[Received], message: Received) -> None:
         with self._lock:
             pending.append(message)
+            self._latest = time.monotonic()
             if self._since is None:
-                self._since = time.monotonic()
+                self._since = self._latest
             full = len(pending) >= MAX_BATCH_ENTRIES
         if full:
             (self.on_full or self.flush)()

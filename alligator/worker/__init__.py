@@ -16,11 +16,11 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..backends.legacy import LegacyQueue
 from ..constants import ALL
 from ..exceptions import ConfigurationError
 from ..gator import Gator
@@ -34,6 +34,7 @@ from .lane import Lane
 from .picker import PRIORITIES, Picker
 from .pools import Pool, ProcessPool, ThreadPool
 from .receiver import Receiver
+from .stopping import shut_down
 
 log = logging.getLogger("alligator")
 POOLS = ("threads", "processes")
@@ -97,6 +98,14 @@ class Worker:
     ) -> None:
         gators = [gator] if isinstance(gator, Gator) else list(gator)
         _check(gators, concurrency, pool, priority, weights, shutdown_grace)
+        _check_per_child(max_tasks_per_child, max_memory_per_child)
+        #: A 1.0 ``backend_class`` is consumed as 1.0 did: in the calling thread.
+        self.serial = any(isinstance(each.queue, LegacyQueue) for each in gators)
+        if self.serial and (int(concurrency) != 1 or pool != "threads"):
+            raise ConfigurationError(
+                "a 1.0 backend_class runs one task at a time in the worker's own thread "
+                "(its client is not thread-safe): use concurrency=1 and pool='threads'"
+            )
         self.gators = gators
         self.gator = gators[0]
         self.max_tasks = int(max_tasks)
@@ -238,6 +247,8 @@ class Worker:
         engine = self.engine
         engine.stopping.clear()
         engine.drained.clear()
+        if self.serial:
+            return self._run_serially()
         names = ", ".join(repr(lane.name) for lane in self.lanes)
         log.info(
             "%s consuming %s (%s pool, concurrency %d)",
@@ -260,14 +271,48 @@ class Worker:
         try:
             while not engine.stopping.wait(0.2):
                 pass
-            self._shutdown(
-                pool, receivers, receiver_threads, flushers, flusher_threads + [heartbeat]
+            shut_down(
+                engine,
+                pool,
+                receivers,
+                receiver_threads,
+                flushers,
+                [*flusher_threads, heartbeat],
+                grace=self.shutdown_grace,
             )
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         if engine.fatal is not None:
             raise engine.fatal
+        return 0
+
+    def _run_serially(self) -> int:
+        """1.0's loop, for a 1.0 ``backend_class``: one task at a time, in
+        this thread, which is where its client was made (the guide's sqlite
+        connection may not be used from any other thread)."""
+        engine = self.engine
+        log.info(
+            "%s consuming %r one task at a time (a 1.0 backend)",
+            self.ident(),
+            self.gator.queue_name,
+        )
+        previous = self._install_signals()
+        try:
+            while not engine.stopping.is_set():
+                try:
+                    ran = self.check_and_run_task()
+                except Exception:
+                    # The client failed (a task's own failure is settled
+                    # inside): what was popped is logged; go on after a nap.
+                    log.exception("%s: the 1.0 backend failed", self.ident())
+                    ran = False
+                if not ran:
+                    engine.stopping.wait(self.nap_time)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        log.info("%s stopping after %d messages", self.ident(), engine.outcomes)
         return 0
 
     def stop(self) -> None:
@@ -281,45 +326,11 @@ class Worker:
             return ProcessPool(
                 self.engine,
                 self.concurrency,
-                task_class=self.gator.task_class,
                 max_tasks_per_child=self.max_tasks_per_child,
                 max_memory_per_child=self.max_memory_per_child,
                 log_format=logs.current_format(),
             )
         return ThreadPool(self.engine, self.concurrency)
-
-    def _shutdown(
-        self,
-        pool: Pool,
-        receivers: list[Receiver],
-        receiver_threads: list[threading.Thread],
-        flushers: list[Flusher],
-        flusher_threads: list[threading.Thread],
-    ) -> None:
-        engine = self.engine
-        deadline = time.monotonic() + self.shutdown_grace
-        # A full batch filled during the grace is sent by whoever filled it.
-        for flusher in flushers:
-            flusher.stop()
-        engine.release_buffered()
-        still_running = pool.join(deadline)
-        for thread in receiver_threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        # A long poll that returns during the grace releases what it got.
-        for receiver in receivers:
-            receiver.join(max(0.0, deadline - time.monotonic()))
-        pool.close()
-        engine.drained.set()
-        for flusher in flushers:
-            flusher.wanted.set()
-        for thread in flusher_threads:  # (and the heartbeat) may be sending deletes
-            thread.join(max(1.0, deadline - time.monotonic()))
-        engine.release_buffered()
-        for lane in self.lanes:
-            engine.safely("send deletes", lane.settler.flush)
-        if still_running:
-            log.warning("%s: tasks still running after the grace: %s", self.ident(), still_running)
-        log.info("%s stopping after %d messages", self.ident(), engine.outcomes)
 
     def _install_signals(self) -> dict[int, Any]:
         """Handle SIGTERM/SIGINT; returns the handlers to put back after."""
@@ -361,6 +372,10 @@ def _check(
     if priority not in PRIORITIES:
         raise ConfigurationError(f"priority must be weighted or strict, not {priority!r}")
     if weights is not None:
+        if isinstance(weights, (str, bytes)) or not all(
+            isinstance(weight, int) and not isinstance(weight, bool) for weight in weights
+        ):
+            raise ConfigurationError(f"weights must be a list of whole numbers, not {weights!r}")
         if len(weights) != len(gators):
             raise ConfigurationError(
                 f"weights: {len(weights)} given for {len(gators)} queue(s); give one per queue"
@@ -369,6 +384,12 @@ def _check(
             raise ConfigurationError("weights must be whole numbers of at least 1")
     if not (0 <= float(shutdown_grace) < float("inf")):
         raise ConfigurationError(f"shutdown_grace must be finite seconds, not {shutdown_grace}")
+
+
+def _check_per_child(max_tasks: int, max_memory: int) -> None:
+    for name, value in (("max_tasks_per_child", max_tasks), ("max_memory_per_child", max_memory)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigurationError(f"{name} must be a whole number of at least 0, not {value!r}")
 
 
 __all__ = ["Worker"]

@@ -16,6 +16,7 @@ group, and the parent decides what a stop means for the tasks they run.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -43,15 +44,14 @@ def main(connection: Any, setup: dict[str, Any]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sys.path[:] = setup.get("sys_path", sys.path)
     _configure_logging(setup)
-    task_class = _task_class(setup.get("task_class"))
     executor = InlineExecutor()
     try:
-        _serve(connection, task_class, executor)
+        _serve(connection, executor)
     finally:
         tracing.flush()  # the process ends with os._exit: no exit handlers
 
 
-def _serve(connection: Any, task_class: type[Task], executor: InlineExecutor) -> None:
+def _serve(connection: Any, executor: InlineExecutor) -> None:
     while True:
         try:
             raw = connection.recv_bytes()
@@ -61,7 +61,7 @@ def _serve(connection: Any, task_class: type[Task], executor: InlineExecutor) ->
         if job is None:
             return
         with tracing.attached(job):
-            reply = _run(task_class, executor, job["data"], job.get("time_limit"))
+            reply = _run(job.get("task_class"), executor, job["data"], job.get("time_limit"))
         try:
             connection.send_bytes(json.dumps(reply).encode("utf-8"))
         except (BrokenPipeError, OSError):
@@ -69,10 +69,10 @@ def _serve(connection: Any, task_class: type[Task], executor: InlineExecutor) ->
 
 
 def _run(
-    task_class: type[Task], executor: InlineExecutor, data: dict[str, Any], time_limit: Any
+    task_class: str | None, executor: InlineExecutor, data: dict[str, Any], time_limit: Any
 ) -> dict[str, Any]:
     try:
-        task = task_class.unresolved(data)
+        task = _task_class(task_class).unresolved(data)
     except BaseException as exc:  # the parent checked it; be safe anyway
         result = RunResult(ok=False, error=f"{type(exc).__name__}: {exc}")
     else:
@@ -103,7 +103,9 @@ def resident_mib() -> float:
         return peak / (1_048_576 if sys.platform == "darwin" else 1024)
 
 
+@functools.cache
 def _task_class(path: str | None) -> type[Task]:
+    """The job's task class (each queue may have its own), by its path."""
     if not path:
         return Task
     module, _, name = path.partition(":")

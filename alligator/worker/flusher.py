@@ -1,5 +1,6 @@
 """Sending one queue's batched deletes (and releases), as ``FlushPolicy``
-says: a full batch at once, a partial one after a short wait for more.
+says: a full batch at once, a partial one once no more has come for a
+moment.
 Several flusher threads per queue, so deletes keep up with several receives
 in flight; an idle one only sleeps.
 """
@@ -41,15 +42,15 @@ class Flusher:
     def loop(self) -> None:
         settler, policy = self.lane.settler, self.policy
         while not self.engine.drained.is_set():
-            pending, waited = settler.pending, settler.waited
-            if policy.due(pending=pending, waited=waited):
+            pending, waited, quiet = settler.pending, settler.waited, settler.quiet
+            if policy.due(pending=pending, waited=waited, quiet=quiet):
                 self.engine.safely("send deletes", settler.flush, policy.batch)
                 if settler.pending:
                     self.wanted.set()  # another flusher can help
                 with self.engine.changed:
                     self.engine.changed.notify_all()
                 continue
-            self.wanted.wait(policy.wait_seconds(pending=pending, waited=waited))
+            self.wanted.wait(policy.wait_seconds(pending=pending, waited=waited, quiet=quiet))
             self.wanted.clear()
 
     def stop(self) -> None:

@@ -110,14 +110,16 @@ class ReceivePacer:
 
 @dataclass(frozen=True)
 class FlushPolicy:
-    """When deletes go out: a full batch at once; a partial one once it
-    has waited ``delay_seconds`` for more (more may come); anything that
-    waited ``max_delay_seconds`` whatever else is happening (a finished
-    message is no longer kept hidden, so its delete must go out well inside
-    what is left of its lease).
+    """When deletes go out: a full batch at once; a partial one once no
+    more has come for ``delay_seconds`` (tasks that finish every 30 ms
+    fill a batch instead of sending one per task), or once its oldest
+    entry has waited ``max_delay_seconds`` whatever else is happening (a
+    finished message is no longer kept hidden, so its delete must go out
+    well inside what is left of its lease; and a worker killed meanwhile
+    runs those tasks again).
 
     Example:
-        >>> FlushPolicy().due(pending=10, waited=0.0)
+        >>> FlushPolicy().due(pending=10, waited=0.0, quiet=0.0)
         True
     """
 
@@ -125,16 +127,16 @@ class FlushPolicy:
     delay_seconds: float = 0.05
     max_delay_seconds: float = 1.0
 
-    def due(self, *, pending: int, waited: float) -> bool:
+    def due(self, *, pending: int, waited: float, quiet: float) -> bool:
         """True when a batch should be sent now."""
         if pending >= self.batch:
             return True
-        return pending > 0 and waited >= self.delay_seconds
+        return pending > 0 and (quiet >= self.delay_seconds or waited >= self.max_delay_seconds)
 
-    def wait_seconds(self, *, pending: int, waited: float) -> float:
+    def wait_seconds(self, *, pending: int, waited: float, quiet: float) -> float:
         """How long to sleep before looking again."""
         if pending:
-            return max(0.0, self.delay_seconds - waited)
+            return max(0.0, min(self.delay_seconds - quiet, self.max_delay_seconds - waited))
         return 0.1
 
     def flushers(self, pending: int) -> int:

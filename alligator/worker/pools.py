@@ -250,7 +250,6 @@ class ProcessPool(Pool):
         engine: Engine,
         concurrency: int,
         *,
-        task_class: type,
         max_tasks_per_child: int = 0,
         max_memory_per_child: int = 0,
         log_format: str | None = None,
@@ -258,7 +257,6 @@ class ProcessPool(Pool):
         super().__init__(engine, concurrency)
         self.setup = {
             "sys_path": list(sys.path),
-            "task_class": f"{task_class.__module__}:{task_class.__qualname__}",
             "log_format": log_format,
         }
         self.max_tasks_per_child = max_tasks_per_child

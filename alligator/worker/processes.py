@@ -58,7 +58,7 @@ class ChildProcess:
 
     Args:
         setup: what the child needs before its first job (``sys.path``, the
-            task class, the log format).
+            log format).
     """
 
     def __init__(self, setup: dict[str, Any]) -> None:
@@ -85,7 +85,14 @@ class ChildProcess:
     def run(self, run: Run) -> RunResult:
         """Run one task in the child; never raises for the task's sake."""
         self.tasks += 1
-        job: dict[str, Any] = {"data": run.data, "time_limit": run.time_limit}
+        # The task class is the lane's own (a queue's ``task_class``): from
+        # the worker's configuration, never from the message.
+        kind = type(run.task)
+        job: dict[str, Any] = {
+            "data": run.data,
+            "time_limit": run.time_limit,
+            "task_class": f"{kind.__module__}:{kind.__qualname__}",
+        }
         job.update(tracing.carrier())  # the consumer span's traceparent, if tracing
         try:
             self.connection.send_bytes(json.dumps(job).encode("utf-8"))
