@@ -32,7 +32,8 @@ attribute, which does not count); boto3sqs's instrumentation writes its own
 Without the package nothing is imported: the first call looks for it once
 (``importlib.util.find_spec`` imports nothing), and every later call is a
 check of one module global. With the API but no SDK configured, the spans
-are OpenTelemetry's no-op spans; ``opentelemetry-instrument`` or the Lambda
+are OpenTelemetry's no-op spans, and a message that carries no context gets
+none at all; ``opentelemetry-instrument`` or the Lambda
 layer configures the SDK as usual. alligator never configures it.
 """
 
@@ -219,7 +220,9 @@ def consuming(queue: Any, message: Any) -> Iterator[Any]:
     """A CONSUMER span, current around processing ``message``, child of the
     context its attributes carry; yields an object with ``named(task)``,
     ``outcome(outcome)`` and ``end()`` (which the exit calls too)."""
-    if not enabled():
+    if not enabled() or (_no_sdk() and TRACEPARENT_ATTRIBUTE not in message.attributes):
+        # (With no SDK and no context to pass on, a span would be a no-op
+        # that costs a third of a Lambda record's handling.)
         yield _NO_SPAN
         return
     trace, w3c, _ = _api
@@ -266,6 +269,12 @@ def consuming(queue: Any, message: Any) -> Iterator[Any]:
         raise
     finally:
         consumption.end()
+
+
+def _no_sdk() -> bool:
+    """No tracer provider is set yet (OpenTelemetry's proxy stands in)."""
+    trace = _api[0]
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def _extract(w3c: Any, attributes: Mapping[str, Any]) -> Any:

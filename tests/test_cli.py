@@ -642,3 +642,19 @@ def test_local_sqs_dsn_line_needs_no_credentials(local_sqs, tmp_path):
     # Then the loopback endpoint got dummy credentials: the task is queued
     assert process.returncode == 0, process.stderr
     assert Gator(dsn).pop().result == 5
+
+
+def test_a_worker_whose_status_table_is_missing_exits_2_before_taking_a_message(sqs_endpoint):
+    # Given a queue with a task, and a status store whose table is not there
+    gator = Gator(make_queue(sqs_endpoint))
+    gator.task(tasks.add, 1, 2)
+    status = f"dynamodb://us-east-1/no-such-table?endpoint_url={sqs_endpoint}"
+    # When a worker starts on it
+    worker = start_worker(gator.conn_string, "--status", status)
+    code, err = stop(worker)
+    # Then it stops at once with one line, and the message was not touched
+    assert code == 2, err
+    error_lines = [line for line in err.splitlines() if "error" in line]
+    assert len(error_lines) == 1 and "no-such-table" in error_lines[0], err
+    assert "Traceback" not in err
+    assert gator.len() == 1

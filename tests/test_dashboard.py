@@ -470,11 +470,11 @@ def test_another_host_without_a_token_exits_2(capsys, dsn, gator):
     )
 
 
-def test_a_short_token_exits_2(capsys, dsn, gator, monkeypatch):
-    monkeypatch.setenv("ALLIGATOR_DASHBOARD_TOKEN", "short")
-    code, out, err = run_cli(capsys, "dashboard", dsn, "--host", "0.0.0.0")
-    assert (code, out) == (2, "")
-    assert err.count("\n") == 1 and "at least 16 characters" in err
+def test_a_short_token_is_taken_with_a_warning(caplog):
+    from alligator.dashboard.security import check_token
+
+    check_token("0.0.0.0", "short")  # it starts (the contract asks for a token, no length)
+    assert "shorter than 16 characters" in caplog.text
 
 
 def test_without_flask_the_command_names_the_extra(capsys, dsn, gator, monkeypatch):

@@ -194,6 +194,7 @@ def test_a_fifo_backoff_past_the_retention_is_dead_lettered_with_that_reason(
     # it is in the DLQ with the reason, not left to expire
     assert len(jobs.read(out)) == 1
     assert outcome.ran and outcome.attempt == 1
+    assert outcome.label == "dead"  # so its log line and metrics say
     [dead] = dead_letters(gator)
     assert dead.body == task.serialize()
     error = dead.attributes["alligator-error"]
@@ -213,6 +214,7 @@ def test_a_fifo_deferral_past_the_retention_is_dead_lettered_unrun(aws, sqs_endp
     [outcome] = run_until(gator, lambda outcomes: len(outcomes) == 1)
     # Then it never ran, and is in the DLQ saying why
     assert tasks.calls == {} and not outcome.ran
+    assert outcome.label == "dead"
     [dead] = dead_letters(gator)
     assert dead.body == task.serialize()
     assert dead.attributes["alligator-error"].startswith("RetentionExceeded: waiting ")

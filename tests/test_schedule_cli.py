@@ -93,12 +93,27 @@ def test_a_real_at_fires_and_a_worker_runs_it(tmp_path):
     assert "scheduler stopped" in text
 
 
-def test_scheduler_refuses_locmem(capsys):
-    code = main(["scheduler", "locmem://", "tests.schedule_tasks:SCHEDULES"])
+def test_the_scheduler_runs_on_locmem_and_says_who_can_see_it(tmp_path):
+    # locmem:// is one of "any backend" (CONTRACT section 10): it starts,
+    # warns that only this process sees its tasks, and stops on SIGTERM
+    log = tmp_path / "scheduler.log"
+    scheduler = start_scheduler("locmem://", "tests.schedule_tasks:SCHEDULES", tmp_path, log)
+    try:
+        wait_for(lambda: "scheduler started" in log.read_text(), timeout=60, what="the start")
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        code, _ = stop(scheduler)
+    text = log.read_text()
+    assert code == 0, text
+    assert "locmem:// lives inside this process" in text
+    assert "scheduler stopped" in text
+
+
+def test_schedule_without_an_action_is_one_line(capsys):
+    code = main(["schedule"])
     err = capsys.readouterr().err
     assert code == 2
-    assert "locmem:// lives inside one process" in err
-    assert err.count("\n") == 1
+    assert err.count("\n") == 1 and "required: ACTION" in err
 
 
 def test_scheduler_refuses_a_bad_reference(capsys, tmp_path):

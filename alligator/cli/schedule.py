@@ -11,7 +11,6 @@ from typing import Any
 
 from .. import _env
 from .._text import printable
-from ..exceptions import ConfigurationError
 
 log = logging.getLogger("alligator")
 
@@ -25,7 +24,7 @@ def add_parsers(commands: Any) -> None:
         help="keep EventBridge Scheduler in step with your schedules",
         description="Sync or list the schedules EventBridge Scheduler sends to a queue.",
     )
-    actions = schedule.add_subparsers(metavar="ACTION")
+    actions = schedule.add_subparsers(metavar="ACTION", dest="action", required=True)
     sync = actions.add_parser(
         "sync",
         help="make EventBridge Scheduler hold exactly these schedules",
@@ -102,13 +101,15 @@ def _scheduler(args: argparse.Namespace) -> int:
     from ..schedules.local import Scheduler
 
     logs.configure()
-    if args.dsn.split(":", 1)[0].lower() == "locmem":
-        raise ConfigurationError(
-            "locmem:// lives inside one process, so no worker could see what this "
-            "scheduler enqueues; use sqlite:// or sqs:// (or Scheduler(gator, ...) "
-            "in your own process)"
-        )
     schedules = load_schedules(args.schedules)
+    if args.dsn.split(":", 1)[0].lower() == "locmem":
+        # The contract's "any backend": it fires, for trying schedules out,
+        # but nothing outside this process sees the tasks.
+        log.warning(
+            "locmem:// lives inside this process: no worker elsewhere sees what this "
+            "scheduler enqueues (use sqlite:// or sqs:// for that, or "
+            "Scheduler(gator, ...) beside a Worker in your own process)"
+        )
     gator = Gator(args.dsn)
     gator.len()  # a missing queue is a one-line error now, not a retry loop
     stopped = threading.Event()

@@ -28,7 +28,7 @@ from enum import Enum
 
 from ..backends.base import Outgoing, Queue, Received
 from ..limits import MAX_BATCH_ENTRIES, MAX_VISIBILITY_SECONDS
-from ..outcome import Action, Outcome, dead_letter_attributes
+from ..outcome import Action, Outcome, Reason, dead_letter_attributes
 from ..retries import Backoff
 from ..wire import NOT_BEFORE_ATTRIBUTE, PRIOR_ATTEMPTS_ATTRIBUTE
 from .retention import Retention
@@ -181,6 +181,8 @@ class Settler:
                 f"RetentionExceeded: waiting {seconds} s would outlast the queue's "
                 f"retention ({outcome.error or 'no error'})"
             )
+            # ...and so do the log line and the metrics: it is dead, not waiting.
+            outcome.action, outcome.reason, outcome.delay_seconds = Action.DEAD, Reason.EXHAUSTED, 0
             return self.dead_letter(outcome)
         attributes = dict(message.attributes)
         attributes[NOT_BEFORE_ATTRIBUTE] = str(math.ceil(time.time() + seconds))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import time
 from collections.abc import Mapping
@@ -35,7 +36,9 @@ from urllib.parse import urlsplit
 
 from ..exceptions import ConfigurationError
 
-#: A token shorter than this is refused: it guards queues on a network.
+log = logging.getLogger("alligator")
+
+#: A token shorter than this is taken with a warning: it guards queues on a network.
 MIN_TOKEN_LENGTH = 16
 #: Seconds a session (and so its CSRF token) stays good.
 SESSION_SECONDS = 12 * 3600
@@ -64,11 +67,10 @@ def is_loopback(host: str) -> bool:
 
 
 def check_token(host: str, token: str | None) -> None:
-    """Refuse to start without a (long enough) token off loopback.
+    """Refuse to start without a token off loopback (and warn of a short one).
 
     Raises:
-        ConfigurationError: ``host`` is not loopback and there is no token,
-            or the token is too short.
+        ConfigurationError: ``host`` is not loopback and there is no token.
     """
     if token is None:
         if not is_loopback(host):
@@ -78,9 +80,10 @@ def check_token(host: str, token: str | None) -> None:
             )
         return
     if len(token) < MIN_TOKEN_LENGTH:
-        raise ConfigurationError(
-            f"ALLIGATOR_DASHBOARD_TOKEN must be at least {MIN_TOKEN_LENGTH} characters; "
-            "make one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
+        log.warning(
+            "ALLIGATOR_DASHBOARD_TOKEN is shorter than %d characters, which a network "
+            "can guess; make one with: python -c 'import secrets; print(secrets.token_urlsafe())'",
+            MIN_TOKEN_LENGTH,
         )
 
 

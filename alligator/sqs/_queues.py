@@ -38,11 +38,13 @@ CACHED_ATTRIBUTES = [
 
 
 def fifo_attributes(name: str) -> dict[str, str]:
-    """``CreateQueue`` attributes for a FIFO name; producers always send a
-    deduplication id, so content-based deduplication stays off."""
+    """``CreateQueue`` attributes for a FIFO name. alligator's producers
+    always send a deduplication id, which wins over content-based
+    deduplication; it is on for senders that cannot send one: EventBridge
+    Scheduler (``alligator schedule sync`` needs it)."""
     if not name.endswith(".fifo"):
         return {}
-    return {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+    return {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
 
 
 class QueueResolver:

@@ -275,8 +275,8 @@ class _Invocation:
         try:
             outcome = self.processor.handle(message, INLINE, time_limit_cap=self._seconds_left())
             assert outcome is not None  # only a thread pool concludes runs elsewhere
-            self._report(outcome)
             finished = self.settler.settle(outcome)
+            self._report(outcome)  # (after: settling may turn a wait into a dead letter)
             self.handled += 1
             step = Step(finished, outcome.delay_seconds)
         except Exception as exc:  # SQS, S3 or the status store, not the task

@@ -244,6 +244,7 @@ class Worker:
         """
         for lane in self.lanes:
             lane.queue.check()  # type: ignore[attr-defined]
+        _check_status_stores(self.gators)
         engine = self.engine
         engine.stopping.clear()
         engine.drained.clear()
@@ -384,6 +385,18 @@ def _check(
             raise ConfigurationError("weights must be whole numbers of at least 1")
     if not (0 <= float(shutdown_grace) < float("inf")):
         raise ConfigurationError(f"shutdown_grace must be finite seconds, not {shutdown_grace}")
+
+
+def _check_status_stores(gators: Sequence[Gator]) -> None:
+    """Read each status store once, so that a missing table stops the worker
+    with one line now (exit 2) instead of failing every message later."""
+    seen: set[int] = set()
+    for gator in gators:
+        store = gator.status_store
+        if store is None or id(store) in seen:
+            continue
+        seen.add(id(store))
+        store.get("alligator-startup-check")
 
 
 def _check_per_child(max_tasks: int, max_memory: int) -> None:
