@@ -53,8 +53,13 @@ class Engine:
         self.max_tasks = max_tasks
         self.on_outcome = on_outcome
         self.lock = threading.Lock()
-        #: Notified when a unit is buffered, a slot frees up or a receive ends.
+        #: Receivers wait on it: notified when a slot takes a unit or frees
+        #: up, a receive ends, deletes go out (room to receive may have come).
         self.changed = threading.Condition(self.lock)
+        #: Slots wait on it (the same lock): notified when a receive ends.
+        #: Two conditions, so that a slot taking a unit does not wake every
+        #: idle slot, nor a receive every receiver.
+        self.arrived = threading.Condition(self.lock)
         #: Set by a signal or ``stop()``: stop receiving and starting.
         self.stopping = threading.Event()
         #: Set once the slots are done (or the grace is over): the heartbeat
@@ -80,13 +85,16 @@ class Engine:
                 return None
             got = self._take_ready()
             if got is None:
-                self.changed.wait(timeout)
+                self.arrived.wait(timeout)
                 if self.stopping.is_set():
                     return None
                 got = self._take_ready()
             if got is not None:
                 self.busy += 1
                 self.changed.notify_all()  # a receiver may want to refill
+                if self.picker.priority == "strict" and len(self.lanes) > 1:
+                    # An earlier queue's last unit gone: a later one's may start.
+                    self.arrived.notify_all()
             return got
 
     def _take_ready(self) -> tuple[Lane, Unit] | None:
@@ -210,6 +218,7 @@ class Engine:
         self.stopping.set()
         with self.changed:
             self.changed.notify_all()
+            self.arrived.notify_all()
 
     def release_buffered(self, lanes: Sequence[Lane] | None = None) -> None:
         """Release every received-but-unstarted message at once."""

@@ -122,6 +122,7 @@ class Receiver:
             if messages and keep:
                 lane.add(messages)
             engine.changed.notify_all()
+            engine.arrived.notify_all()  # units, or strict's "came back empty"
         if messages and not keep:
             engine.put_back(lane, messages, None)
         elif messages and engine.picker.priority == "strict":
