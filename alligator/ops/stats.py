@@ -7,7 +7,9 @@ Example:
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -145,7 +147,7 @@ def show(
     as_json: bool,
     watch: float | None,
     out: TextIO | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     times: int | None = None,
 ) -> int:
     """Print the stats once, or every ``watch`` seconds until Ctrl-C.
@@ -166,8 +168,11 @@ def show(
     colour = wants_colour(out)
     redraw = watch is not None and not as_json and out.isatty()
     printed = 0
+    stopped = threading.Event()
+    previous = _stop_on_signals(stopped) if watch is not None and sleep is None else {}
+    pause = sleep or stopped.wait
     try:
-        while True:
+        while not stopped.is_set():
             reports = [reader.read() for reader in readers]
             if as_json:
                 text = "\n".join(json.dumps(report) for report in reports)
@@ -181,9 +186,22 @@ def show(
             printed += 1
             if watch is None or (times is not None and printed >= times):
                 return 0
-            sleep(watch)
+            pause(watch)
+        return 0
     except KeyboardInterrupt:
         return 0
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         for reader in readers:
             reader.close()
+
+
+def _stop_on_signals(stopped: threading.Event) -> dict[int, Any]:
+    """Ctrl-C (or SIGTERM) ends a watch between two refreshes. A
+    ``KeyboardInterrupt`` raised in the middle of a boto3 call could leave
+    one of its locks held, and the exit then hung on it."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    signums = (signal.SIGINT, signal.SIGTERM)
+    return {signum: signal.signal(signum, lambda *_: stopped.set()) for signum in signums}
