@@ -67,6 +67,10 @@ class Meter:
             #: ``(seconds since the first receive, deleted so far)`` at every
             #: delete: the steady-state rate is read from its middle.
             self.timeline: list[tuple[float, int]] = []
+            #: ``(seconds since the first receive, action)`` of every request
+            #: from then on: requests per task with a backlog are counted
+            #: over the same middle of the drain.
+            self.requests: list[tuple[float, str]] = []
             self.done.clear()
 
     def stats(self, *, timeline: bool = False) -> dict[str, Any]:
@@ -90,6 +94,7 @@ class Meter:
                 "first_receive_at": self.first_receive,
                 "done_at": self.done_at,
                 "timeline": list(self.timeline) if timeline else None,
+                "requests": list(self.requests) if timeline else None,
             }
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -107,6 +112,8 @@ class Meter:
             latency = self.latency_seconds
             if action == "ReceiveMessage" and self.first_receive is None:
                 self.first_receive = arrived
+            if self.first_receive is not None and self.done_at is None:
+                self.requests.append((arrived - self.first_receive, action))
         if latency:
             time.sleep(latency)
         status: list[str] = []

@@ -157,6 +157,8 @@ class Run:
     done_at: float | None = None
     #: ``(seconds since the first receive, deleted so far)`` at each delete.
     timeline: list[tuple[float, int]] = field(default_factory=list)
+    #: ``(seconds since the first receive, action)`` of each request.
+    requests: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def enqueue_rate(self) -> float | None:
@@ -188,6 +190,19 @@ class Run:
         if first is None or last is None or last[0] <= first[0]:
             return None
         return (last[1] - first[1]) / (last[0] - first[0])
+
+    def steady_requests_per_task(self, low: float = 0.2, high: float = 0.9) -> float | None:
+        """SQS requests per task between the deletes that passed ``low`` and
+        ``high`` of the run's tasks: with a backlog, without the start-up
+        calls or the receives that come back short as the queue runs dry."""
+        if self.capped:
+            return None
+        first = next(((t, n) for t, n in self.timeline if n >= low * self.tasks), None)
+        last = next(((t, n) for t, n in self.timeline if n >= high * self.tasks), None)
+        if first is None or last is None or last[1] <= first[1]:
+            return None
+        sent = sum(1 for t, _ in self.requests if first[0] < t <= last[0])
+        return sent / (last[1] - first[1])
 
     def drain_requests_per_task(self) -> float | None:
         """SQS requests the worker made per task it drained (start-up calls
@@ -386,6 +401,7 @@ def drain(
         run.first_receive_at = stats["first_receive_at"]
         run.done_at = stats["done_at"]
         run.timeline = [(t, n) for t, n in stats["timeline"]]
+        run.requests = [(t, action) for t, action in stats["requests"] or []]
 
 
 def measure(
