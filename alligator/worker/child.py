@@ -2,13 +2,16 @@
 time for its parent, which alone talks to the queue.
 
 The protocol is one JSON document each way per task over a pipe, never a
-pickle: the parent sends ``{"data": <checked wire data>, "time_limit": S}``
-(or ``null`` to stop) and the child answers ``{"ok": …, "result": <JSON
-text>, "error": "Type: message", "retries": N, "duration": S, "rss_mib":
-M, "timed_out": …}``. When tracing, the job also has ``"traceparent"`` (and
-``"tracestate"``): the parent's consumer span, made current around the run
-so that the task's own spans nest under it. A child that dies mid-task sends nothing; the parent
-sees its exit instead and fails the run with ``WorkerLostError``.
+pickle: the parent sends ``{"data": <checked wire data>, "time_limit": S,
+"task_class": "module:Class"}`` (the queue's own class, from the worker's
+configuration) or ``null`` to stop, and the child answers ``{"ok": …,
+"result": <JSON text>, "error": "Type: message", "retries": N, "duration":
+S, "rss_mib": M, "timed_out": …}`` (``rss_mib`` is read only where
+``max_memory_per_child`` needs it). When tracing, the job also has
+``"traceparent"`` (and ``"tracestate"``): the parent's consumer span, made
+current around the run so that the task's own spans nest under it. A child
+that dies mid-task sends nothing; the parent sees its exit instead and
+fails the run with ``WorkerLostError``.
 
 Children ignore SIGINT and SIGTERM: a Ctrl-C reaches the whole process
 group, and the parent decides what a stop means for the tasks they run.
@@ -46,12 +49,12 @@ def main(connection: Any, setup: dict[str, Any]) -> None:
     _configure_logging(setup)
     executor = InlineExecutor()
     try:
-        _serve(connection, executor)
+        _serve(connection, executor, measure_memory=bool(setup.get("measure_memory", True)))
     finally:
         tracing.flush()  # the process ends with os._exit: no exit handlers
 
 
-def _serve(connection: Any, executor: InlineExecutor) -> None:
+def _serve(connection: Any, executor: InlineExecutor, *, measure_memory: bool) -> None:
     while True:
         try:
             raw = connection.recv_bytes()
@@ -62,6 +65,7 @@ def _serve(connection: Any, executor: InlineExecutor) -> None:
             return
         with tracing.attached(job):
             reply = _run(job.get("task_class"), executor, job["data"], job.get("time_limit"))
+            reply["rss_mib"] = resident_mib() if measure_memory else 0.0
         try:
             connection.send_bytes(json.dumps(reply).encode("utf-8"))
         except (BrokenPipeError, OSError):
@@ -85,7 +89,6 @@ def _run(
         "retries": result.retries,
         "duration": result.duration,
         "timed_out": result.timed_out,
-        "rss_mib": resident_mib(),
     }
 
 

@@ -258,6 +258,8 @@ class ProcessPool(Pool):
         self.setup = {
             "sys_path": list(sys.path),
             "log_format": log_format,
+            # (reading /proc after every task only where a limit needs it)
+            "measure_memory": bool(max_memory_per_child),
         }
         self.max_tasks_per_child = max_tasks_per_child
         self.max_memory_per_child = max_memory_per_child
