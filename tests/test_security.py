@@ -196,8 +196,23 @@ def test_a_module_that_is_no_module_path_is_refused_before_the_allow_list(trace)
         (f"{NEVER}.__main__", "run", {}),  # would run a package's command line
         (NEVER, "__init__", {}),
         ("tests.tasks", "count", {"on_error": {"module": f"{NEVER}.__init__", "callable": "hook"}}),
+        # an allowed module's own attribute setters, which rewrote it for
+        # every later task until a restart
+        ("tests.tasks", "__delattr__", {}),
+        (
+            "tests.tasks",
+            "count",
+            {"on_success": {"module": "tests.tasks", "callable": "__setattr__"}},
+        ),
     ],
-    ids=["pkg.__init__", "pkg.__main__", "callable __init__", "hook pkg.__init__"],
+    ids=[
+        "pkg.__init__",
+        "pkg.__main__",
+        "callable __init__",
+        "hook pkg.__init__",
+        "callable __delattr__",
+        "hook __setattr__",
+    ],
 )
 def test_a_dunder_module_part_is_poison_before_anything_is_imported(trace, module, name, options):
     # Given a message naming a dunder module part, inside the allow-list
