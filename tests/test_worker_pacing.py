@@ -140,6 +140,14 @@ def test_a_partial_batch_waits_while_more_keeps_coming():
     assert policy.wait_seconds(pending=0, waited=0.0, quiet=0.0) == 0.1
 
 
+def test_a_short_lease_shortens_the_longest_wait_of_a_delete():
+    # A finished message may have half a lease left: its delete goes out
+    # within a quarter of one
+    assert FlushPolicy.for_lease(2).max_delay_seconds == 0.5
+    assert FlushPolicy.for_lease(30).max_delay_seconds == 1.0
+    assert FlushPolicy.for_lease(None).max_delay_seconds == 1.0
+
+
 def test_several_batches_of_deletes_go_out_at_once():
     policy = FlushPolicy()
     assert [policy.flushers(n) for n in (1, 10, 25, 35, 100)] == [1, 1, 2, 3, 4]

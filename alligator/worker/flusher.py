@@ -26,7 +26,7 @@ class Flusher:
     def __init__(self, engine: Engine, lane: Lane, policy: FlushPolicy | None = None) -> None:
         self.engine = engine
         self.lane = lane
-        self.policy = policy or FlushPolicy()
+        self.policy = policy or FlushPolicy.for_lease(lane.queue.visibility_timeout)
         self.wanted = threading.Event()
         lane.settler.on_full = self.wanted.set
 

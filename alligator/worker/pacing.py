@@ -127,6 +127,16 @@ class FlushPolicy:
     delay_seconds: float = 0.05
     max_delay_seconds: float = 1.0
 
+    @classmethod
+    def for_lease(cls, visibility_timeout: float | None) -> FlushPolicy:
+        """The policy for a queue whose leases last ``visibility_timeout``
+        seconds: a finished message may have as little as half a lease left
+        (the heartbeat extends at half), so its delete never waits more than
+        a quarter of one."""
+        if not visibility_timeout:
+            return cls()
+        return cls(max_delay_seconds=min(cls.max_delay_seconds, visibility_timeout / 4))
+
     def due(self, *, pending: int, waited: float, quiet: float) -> bool:
         """True when a batch should be sent now."""
         if pending >= self.batch:
