@@ -183,26 +183,35 @@ class Run:
         """Tasks per second between the deletes that passed ``low`` and
         ``high`` of the run's tasks: the steady state, without the ramp-up
         (the first receives, a pool's children starting) or the tail."""
-        if self.capped:
+        window = self._steady_window(low, high)
+        if window is None or window[1][0] <= window[0][0]:
             return None
-        first = next(((t, n) for t, n in self.timeline if n >= low * self.tasks), None)
-        last = next(((t, n) for t, n in self.timeline if n >= high * self.tasks), None)
-        if first is None or last is None or last[0] <= first[0]:
-            return None
+        first, last = window
         return (last[1] - first[1]) / (last[0] - first[0])
 
     def steady_requests_per_task(self, low: float = 0.2, high: float = 0.9) -> float | None:
         """SQS requests per task between the deletes that passed ``low`` and
         ``high`` of the run's tasks: with a backlog, without the start-up
         calls or the receives that come back short as the queue runs dry."""
+        window = self._steady_window(low, high)
+        if window is None or window[1][1] <= window[0][1]:
+            return None
+        first, last = window
+        sent = sum(1 for t, _ in self.requests if first[0] < t <= last[0])
+        return sent / (last[1] - first[1])
+
+    def _steady_window(
+        self, low: float, high: float
+    ) -> tuple[tuple[float, int], tuple[float, int]] | None:
+        """The deletes that passed ``low`` and ``high`` of the run's tasks
+        (``(seconds since the first receive, deleted so far)`` each)."""
         if self.capped:
             return None
         first = next(((t, n) for t, n in self.timeline if n >= low * self.tasks), None)
         last = next(((t, n) for t, n in self.timeline if n >= high * self.tasks), None)
-        if first is None or last is None or last[1] <= first[1]:
+        if first is None or last is None:
             return None
-        sent = sum(1 for t, _ in self.requests if first[0] < t <= last[0])
-        return sent / (last[1] - first[1])
+        return first, last
 
     def drain_requests_per_task(self) -> float | None:
         """SQS requests the worker made per task it drained (start-up calls

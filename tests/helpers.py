@@ -1,9 +1,11 @@
-"""Helpers many test files share: draining a queue with a real worker, and
-reading what landed in a dead-letter queue."""
+"""Helpers many test files share: draining a queue with a real worker,
+reading what landed in a dead-letter queue, and hostile task bodies."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from alligator import Gator, Worker
@@ -34,17 +36,26 @@ def drain_outcomes(
 
 
 def run_until(
-    gator: Gator | list[Gator], *, count: int, timeout: float = 90.0, **worker_kwargs: Any
+    gator: Gator | list[Gator],
+    *,
+    count: int | None = None,
+    done: Callable[[list[Outcome]], bool] | None = None,
+    timeout: float = 90.0,
+    **worker_kwargs: Any,
 ) -> list[Outcome]:
-    """``run_forever`` in a thread until ``count`` outcomes; the outcomes."""
+    """``run_forever`` in a thread until ``count`` outcomes (or until
+    ``done(outcomes)``); the outcomes."""
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     holder: list[Worker] = []
+    if done is None and count is None:
+        raise TypeError("run_until needs count= or done=")
+    finished = done or (lambda seen: len(seen) >= (count or 0))
 
     def record(outcome: Outcome) -> None:
         with lock:
             outcomes.append(outcome)
-            if len(outcomes) >= count:
+            if finished(outcomes):
                 holder[0].stop()
 
     worker = make_worker(gator, on_outcome=record, **worker_kwargs)
@@ -55,7 +66,10 @@ def run_until(
     if thread.is_alive():
         worker.stop()
         thread.join(30)
-        raise AssertionError(f"the worker handled {len(outcomes)} of {count} messages")
+        raise AssertionError(
+            f"not done after {timeout} s: {len(outcomes)} messages handled, "
+            f"{[o.label for o in outcomes]}"
+        )
     return outcomes
 
 
@@ -64,3 +78,38 @@ def dead_letters(gator: Gator) -> list[Received]:
     from alligator.testing import dead_letters as read
 
     return read(gator)
+
+
+#: Tasks that raise what is not an ``Exception``, by key: (the kind
+#: ``tests.integration.jobs.raises`` raises, the ``alligator-error`` it must leave).
+BASE_EXCEPTIONS = {
+    "interrupt": ("KeyboardInterrupt", "KeyboardInterrupt"),
+    "exit0": ("SystemExit:0", "SystemExit: 0"),
+    "exit1": ("SystemExit:1", "SystemExit: 1"),
+    "exit3": ("SystemExit:3", "SystemExit: 3"),
+    "cancel": ("CancelledError", "CancelledError"),
+}
+
+
+def raw_task(
+    module: str,
+    name: str,
+    *args: object,
+    task_id: str,
+    retries: int = 0,
+    options: dict[str, object] | None = None,
+) -> str:
+    """A task body as any producer would write it (names unchecked)."""
+    return json.dumps(
+        {
+            "task_id": task_id,
+            "retries": retries,
+            "async": True,
+            "is_async": True,
+            "module": module,
+            "callable": name,
+            "args": list(args),
+            "kwargs": {},
+            "options": options or {},
+        }
+    )

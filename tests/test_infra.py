@@ -25,6 +25,8 @@ import pytest
 
 import alligator
 from alligator.cli import main as cli_main
+from tests import cloudformation
+from tests.cloudformation import mocked_session
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 TEMPLATES = sorted(INFRA.glob("*.yaml"))
@@ -72,29 +74,12 @@ def load_template(path: Path = QUEUE_TEMPLATE) -> dict:
 @pytest.fixture
 def aws(monkeypatch):
     """moto in-process, with dummy credentials and no endpoint overrides."""
-    moto = pytest.importorskip("moto")
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with moto.mock_aws():
-        yield pytest.importorskip("boto3").session.Session(region_name="us-east-1")
+    yield from mocked_session(monkeypatch)
 
 
 def create_stack(session, **params: str) -> dict[str, str]:
-    """Create the queue stack with `params`; return its outputs."""
-    cloudformation = session.client("cloudformation")
-    cloudformation.create_stack(
-        StackName="alligator-test",
-        TemplateBody=QUEUE_TEMPLATE.read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        Capabilities=["CAPABILITY_IAM"],
-    )
-    stack = cloudformation.describe_stacks(StackName="alligator-test")["Stacks"][0]
-    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
-    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    """Create the stack with `params`; return its outputs."""
+    return cloudformation.create_stack(session, QUEUE_TEMPLATE, "alligator-test", **params)
 
 
 def queue_attributes(session, url: str) -> dict[str, str]:

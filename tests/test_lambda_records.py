@@ -25,6 +25,7 @@ from alligator.sqs.lambda_handler import gator_for, handler
 from alligator.testing import make_queue
 from tests import tasks
 from tests import test_lambda_handler as base
+from tests.helpers import BASE_EXCEPTIONS, raw_task
 from tests.integration import jobs
 from tests.rule_proxy import RuleProxy
 from tests.test_lambda_handler import (
@@ -42,32 +43,6 @@ from tests.test_lambda_handler import (
 lambda_environment = base.lambda_environment
 sqs = base.sqs
 receive_event = base.receive_event
-
-#: What each hostile task raises (``jobs.raises``), and the
-#: ``alligator-error`` it must leave.
-BASE_EXCEPTIONS = {
-    "interrupt": ("KeyboardInterrupt", "KeyboardInterrupt"),
-    "exit0": ("SystemExit:0", "SystemExit: 0"),
-    "exit1": ("SystemExit:1", "SystemExit: 1"),
-    "exit3": ("SystemExit:3", "SystemExit: 3"),
-    "cancel": ("CancelledError", "CancelledError"),
-}
-
-
-def raw_task(module: str, name: str, *args: object, task_id: str, retries: int = 0) -> str:
-    return json.dumps(
-        {
-            "task_id": task_id,
-            "retries": retries,
-            "async": True,
-            "is_async": True,
-            "module": module,
-            "callable": name,
-            "args": list(args),
-            "kwargs": {},
-            "options": {},
-        }
-    )
 
 
 def by_task_id(dead: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,6 @@ sends, since a delayed copy cannot be received to look at it.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from typing import Any
@@ -24,8 +23,8 @@ from alligator import Gator, Task
 from alligator.limits import MAX_RETENTION_SECONDS
 from alligator.outcome import Outcome
 from alligator.testing import make_queue
-from tests import tasks
-from tests.helpers import dead_letters, make_worker
+from tests import helpers, tasks
+from tests.helpers import dead_letters
 from tests.integration import jobs
 from tests.rule_proxy import RuleProxy
 
@@ -56,26 +55,9 @@ def counts(gator: Gator) -> tuple[int, int, int]:
     return stats.visible, stats.in_flight, stats.delayed
 
 
-def run_until(gator: Gator, done: Any, *, timeout: float = 60.0) -> list[Outcome]:
+def run_until(gator: Gator, done: Any) -> list[Outcome]:
     """A worker with the queue's own backoff, until ``done(outcomes)``."""
-    outcomes: list[Outcome] = []
-    holder: list[Any] = []
-
-    def record(outcome: Outcome) -> None:
-        outcomes.append(outcome)
-        if done(outcomes):
-            holder[0].stop()
-
-    worker = make_worker(gator, backoff=gator.backoff, on_outcome=record)
-    holder.append(worker)
-    thread = threading.Thread(target=worker.run_forever, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        worker.stop()
-        thread.join(30)
-        raise AssertionError(f"not done after {timeout} s: {[o.label for o in outcomes]}")
-    return outcomes
+    return helpers.run_until(gator, done=done, timeout=60.0, backoff=gator.backoff)
 
 
 def sent_copies(proxy: RuleProxy) -> list[dict[str, Any]]:

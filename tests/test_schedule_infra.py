@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import cloudformation
+from tests.cloudformation import mocked_session
+
 TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "schedules.yaml"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:emails"
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -23,27 +26,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 @pytest.fixture
 def session(monkeypatch):
     """moto in-process, with dummy credentials and no endpoint overrides."""
-    moto = pytest.importorskip("moto")
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with moto.mock_aws():
-        yield pytest.importorskip("boto3").session.Session(region_name="us-east-1")
+    yield from mocked_session(monkeypatch)
 
 
 def create_stack(session, **params: str) -> dict[str, str]:
-    cloudformation = session.client("cloudformation")
-    cloudformation.create_stack(
-        StackName="schedules",
-        TemplateBody=TEMPLATE.read_text(),
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
-        Capabilities=["CAPABILITY_IAM"],
-    )
-    stack = cloudformation.describe_stacks(StackName="schedules")["Stacks"][0]
-    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
-    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    """Create the stack with `params`; return its outputs."""
+    return cloudformation.create_stack(session, TEMPLATE, "schedules", **params)
 
 
 def role_statements(session, role_arn: str) -> tuple[dict, list[dict]]:

@@ -29,6 +29,7 @@ from alligator.outcome import Action
 from alligator.security import ImportAllow, Signer
 from alligator.sqs import lambda_handler
 from tests import tasks
+from tests.helpers import raw_task
 from tests.processes import ROOT
 
 NEVER = "tests.never_import"
@@ -39,19 +40,7 @@ NEVER = "tests.never_import"
 
 def body(module: str = "tests.tasks", name: str = "count", *args: object, **options: object) -> str:
     """A well-formed task body, written by hand as a stranger would."""
-    return json.dumps(
-        {
-            "task_id": f"t-{module}-{name}",
-            "retries": 0,
-            "async": True,
-            "is_async": True,
-            "module": module,
-            "callable": name,
-            "args": list(args),
-            "kwargs": {},
-            "options": options,
-        }
-    )
+    return raw_task(module, name, *args, task_id=f"t-{module}-{name}", options=options)
 
 
 def send_raw(gator: Gator, text: str, **attributes: str) -> None:

@@ -17,36 +17,10 @@ from typing import Any
 import pytest
 
 from alligator import Gator
+from tests.helpers import BASE_EXCEPTIONS, raw_task
 from tests.integration import jobs
 from tests.processes import start_worker, stop, wait_for
 from tests.rule_proxy import RuleProxy
-
-#: Tasks that raise what is not an ``Exception``, by key: (the kind
-#: ``jobs.raises`` raises, the ``alligator-error`` it must leave).
-BASE_EXCEPTIONS = {
-    "interrupt": ("KeyboardInterrupt", "KeyboardInterrupt"),
-    "exit0": ("SystemExit:0", "SystemExit: 0"),
-    "exit1": ("SystemExit:1", "SystemExit: 1"),
-    "exit3": ("SystemExit:3", "SystemExit: 3"),
-    "cancel": ("CancelledError", "CancelledError"),
-}
-
-
-def raw_task(module: str, name: str, *args: object, task_id: str, retries: int = 0) -> str:
-    """A task body as any producer would write it."""
-    return json.dumps(
-        {
-            "task_id": task_id,
-            "retries": retries,
-            "async": True,
-            "is_async": True,
-            "module": module,
-            "callable": name,
-            "args": list(args),
-            "kwargs": {},
-            "options": {},
-        }
-    )
 
 
 def task_id_of(message: dict[str, Any]) -> str:
