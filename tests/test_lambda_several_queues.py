@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from alligator import Gator
 from alligator.sqs.lambda_handler import gator_for, handler
 from alligator.testing import make_queue
@@ -128,3 +130,22 @@ def test_one_queue_that_cannot_be_settled_does_not_undo_the_other(sqs, sqs_endpo
     assert response == failures(failing.message_id)
     assert tasks.calls == {"ok": 1}
     assert ok.message_id in {record["messageId"] for record in event["Records"]}
+
+
+def test_when_no_source_gets_anywhere_the_invocation_fails(sqs, sqs_endpoint, receive_event):
+    # Given a record of a queue that is not there, and a failure on a queue
+    # deleted since the function started (it cannot be backed off)
+    gone_dsn = make_queue(sqs_endpoint)
+    with Gator(gone_dsn).options(retries=3) as opts:
+        opts.task(tasks.fail_times, "cannot be backed off", 5)
+    event = receive_event(gone_dsn, 1)
+    gator_for(event["Records"][0]["eventSourceARN"])
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queue_name(gone_dsn))["QueueUrl"])
+    stray = dict(event["Records"][0], messageId="stray")
+    stray["eventSourceARN"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:no-such-queue-here"
+    event["Records"].append(stray)
+    # When / Then nothing was handled anywhere: the invocation fails, so
+    # Lambda records the error and retries the batch
+    with pytest.raises(Exception):  # noqa: B017 - SQS's own error for the deleted queue
+        handler(event, None)
+    assert tasks.calls == {"cannot be backed off": 1}

@@ -132,8 +132,8 @@ def handler(event: dict[str, Any], context: LambdaContext | None) -> BatchRespon
             if metrics is not None:
                 for line in metrics.emf_lines():
                     print(line, flush=True)
-    if errors and len(errors) == len(by_source):
-        raise errors[0]
+    if errors and len(errors) == len(sources):
+        raise errors[0]  # no source got anywhere (the rest could not be looked up)
     return {"batchItemFailures": failures}
 
 
