@@ -12,11 +12,12 @@ exits at once, and what was running reappears after its visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -258,18 +259,20 @@ class Worker:
             self.pool_kind,
             self.concurrency,
         )
-        previous = self._install_signals()
-        flushers = [Flusher(engine, lane) for lane in self.lanes]
-        flusher_threads = [thread for flusher in flushers for thread in flusher.start()]
-        receivers = [Receiver(engine, lane, nap_time=self.nap_time) for lane in self.lanes]
-        receiver_threads = [receiver.start() for receiver in receivers]
-        pool = self._pool()
-        pool.start()
-        heartbeat = threading.Thread(
-            target=Heartbeat(self.lanes).loop, args=(engine.drained,), name="heartbeat", daemon=True
-        )
-        heartbeat.start()
-        try:
+        with self._signals_handled():
+            flushers = [Flusher(engine, lane) for lane in self.lanes]
+            flusher_threads = [thread for flusher in flushers for thread in flusher.start()]
+            receivers = [Receiver(engine, lane, nap_time=self.nap_time) for lane in self.lanes]
+            receiver_threads = [receiver.start() for receiver in receivers]
+            pool = self._pool()
+            pool.start()
+            heartbeat = threading.Thread(
+                target=Heartbeat(self.lanes).loop,
+                args=(engine.drained,),
+                name="heartbeat",
+                daemon=True,
+            )
+            heartbeat.start()
             while not engine.stopping.wait(0.2):
                 pass
             shut_down(
@@ -281,9 +284,6 @@ class Worker:
                 [*flusher_threads, heartbeat],
                 grace=self.shutdown_grace,
             )
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         if engine.fatal is not None:
             raise engine.fatal
         return 0
@@ -298,8 +298,7 @@ class Worker:
             self.ident(),
             self.gator.queue_name,
         )
-        previous = self._install_signals()
-        try:
+        with self._signals_handled():
             while not engine.stopping.is_set():
                 try:
                     ran = self.check_and_run_task()
@@ -310,9 +309,6 @@ class Worker:
                     ran = False
                 if not ran:
                     engine.stopping.wait(self.nap_time)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         log.info("%s stopping after %d messages", self.ident(), engine.outcomes)
         return 0
 
@@ -333,12 +329,19 @@ class Worker:
             )
         return ThreadPool(self.engine, self.concurrency)
 
-    def _install_signals(self) -> dict[int, Any]:
-        """Handle SIGTERM/SIGINT; returns the handlers to put back after."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        signums = (signal.SIGTERM, signal.SIGINT)
-        return {signum: signal.signal(signum, self._on_signal) for signum in signums}
+    @contextlib.contextmanager
+    def _signals_handled(self) -> Iterator[None]:
+        """Handle SIGTERM/SIGINT inside the block (from the main thread
+        only, as Python allows); the previous handlers come back after."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            signums = (signal.SIGTERM, signal.SIGINT)
+            previous = {signum: signal.signal(signum, self._on_signal) for signum in signums}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1
