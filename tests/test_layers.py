@@ -24,6 +24,7 @@ FLOORS: list[list[str]] = [
         "alligator.limits",
         "alligator._text",
         "alligator._version",
+        "alligator._signals",
     ],
     ["alligator._env", "alligator._aws"],
     [

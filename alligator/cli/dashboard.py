@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import signal
 import sys
 import threading
 from typing import Any
 
-from .. import _env
+from .. import _env, _signals
 from ._types import natural
 
 DEFAULT_HOST = "127.0.0.1"
@@ -70,12 +69,11 @@ def _dashboard(args: argparse.Namespace) -> int:
 def _serve_until_signal(server: Any) -> None:
     """Serve in a thread; SIGINT or SIGTERM stops it cleanly (exit 0)."""
     stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    server.start()
-    try:
-        while not stopped.wait(1.0):  # a timeout keeps signals deliverable
-            pass
-    finally:
-        server.stop()
-        print("alligator dashboard stopped", file=sys.stderr, flush=True)
+    with _signals.handled(lambda *_: stopped.set()):
+        server.start()
+        try:
+            while not stopped.wait(1.0):  # a timeout keeps signals deliverable
+                pass
+        finally:
+            server.stop()
+            print("alligator dashboard stopped", file=sys.stderr, flush=True)

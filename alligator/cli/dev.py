@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from .. import _signals
 from .._moto import DUMMY_AWS_ENVIRONMENT
 from ._types import natural
 
@@ -78,13 +78,12 @@ def _local_sqs(args: argparse.Namespace) -> int:
     print("\n".join(local_sqs_lines(url)), flush=True)
     stopped = threading.Event()
     # SIGTERM (docker stop, a test's terminate()) is a clean stop too.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    try:
-        while not stopped.wait(1.0):  # a timeout keeps signals deliverable
-            pass
-    finally:
-        server.stop()
+    with _signals.handled(lambda *_: stopped.set()):
+        try:
+            while not stopped.wait(1.0):  # a timeout keeps signals deliverable
+                pass
+        finally:
+            server.stop()
     return 0
 
 

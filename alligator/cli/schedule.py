@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 from typing import Any
 
-from .. import _env
+from .. import _env, _signals
 from .._text import printable
 
 log = logging.getLogger("alligator")
@@ -113,9 +112,8 @@ def _scheduler(args: argparse.Namespace) -> int:
     gator = Gator(args.dsn)
     gator.len()  # a missing queue is a one-line error now, not a retry loop
     stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    log.info("scheduler started: %d schedule(s) for %s", len(schedules), gator.conn_string)
-    Scheduler(gator, schedules).run(stopped)
+    with _signals.handled(lambda *_: stopped.set()):
+        log.info("scheduler started: %d schedule(s) for %s", len(schedules), gator.conn_string)
+        Scheduler(gator, schedules).run(stopped)
     log.info("scheduler stopped")
     return 0

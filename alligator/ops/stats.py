@@ -6,14 +6,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from .. import _signals
 from .table import DIM, RED, Cell, render, wants_colour
 
 #: ANSI: cursor home, clear screen; a watched display is redrawn in place.
@@ -165,43 +166,51 @@ def show(
     """
     readers = [readers] if isinstance(readers, StatsReader) else list(readers)
     out = out or sys.stdout
+    stopped = threading.Event()
+    # Ctrl-C (or SIGTERM) ends a watch between two refreshes: a
+    # ``KeyboardInterrupt`` raised in the middle of a boto3 call could leave
+    # one of its locks held, and the exit then hung on it.
+    signals = (
+        _signals.handled(lambda *_: stopped.set())
+        if watch is not None and sleep is None
+        else contextlib.nullcontext()
+    )
+    try:
+        with signals:
+            _print_until(readers, stopped, as_json, watch, out, sleep or stopped.wait, times)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for reader in readers:
+            reader.close()
+    return 0
+
+
+def _print_until(
+    readers: Sequence[StatsReader],
+    stopped: threading.Event,
+    as_json: bool,
+    watch: float | None,
+    out: TextIO,
+    pause: Callable[[float], object],
+    times: int | None,
+) -> None:
+    """Print reports until ``stopped``, ``times`` of them, or once."""
     colour = wants_colour(out)
     redraw = watch is not None and not as_json and out.isatty()
     printed = 0
-    stopped = threading.Event()
-    previous = _stop_on_signals(stopped) if watch is not None and sleep is None else {}
-    pause = sleep or stopped.wait
-    try:
-        while not stopped.is_set():
-            reports = [reader.read() for reader in readers]
-            if as_json:
-                text = "\n".join(json.dumps(report) for report in reports)
-            else:
-                text = render_text(reports, colour=colour)
-            if redraw:
-                text = CLEAR_SCREEN + text + f"\n\nevery {watch:g} s; Ctrl-C stops"
-            elif watch is not None and not as_json and printed:
-                text = "\n" + text
-            print(text, file=out, flush=True)
-            printed += 1
-            if watch is None or (times is not None and printed >= times):
-                return 0
-            pause(watch)
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for reader in readers:
-            reader.close()
-
-
-def _stop_on_signals(stopped: threading.Event) -> dict[int, Any]:
-    """Ctrl-C (or SIGTERM) ends a watch between two refreshes. A
-    ``KeyboardInterrupt`` raised in the middle of a boto3 call could leave
-    one of its locks held, and the exit then hung on it."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    signums = (signal.SIGINT, signal.SIGTERM)
-    return {signum: signal.signal(signum, lambda *_: stopped.set()) for signum in signums}
+    while not stopped.is_set():
+        reports = [reader.read() for reader in readers]
+        if as_json:
+            text = "\n".join(json.dumps(report) for report in reports)
+        else:
+            text = render_text(reports, colour=colour)
+        if redraw:
+            text = CLEAR_SCREEN + text + f"\n\nevery {watch:g} s; Ctrl-C stops"
+        elif watch is not None and not as_json and printed:
+            text = "\n" + text
+        print(text, file=out, flush=True)
+        printed += 1
+        if watch is None or (times is not None and printed >= times):
+            return
+        pause(watch)

@@ -12,15 +12,14 @@ exits at once, and what was running reappears after its visibility timeout.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from .. import _signals
 from ..backends.legacy import LegacyQueue
 from ..constants import ALL
 from ..exceptions import ConfigurationError
@@ -259,7 +258,7 @@ class Worker:
             self.pool_kind,
             self.concurrency,
         )
-        with self._signals_handled():
+        with _signals.handled(self._on_signal):
             flushers = [Flusher(engine, lane) for lane in self.lanes]
             flusher_threads = [thread for flusher in flushers for thread in flusher.start()]
             receivers = [Receiver(engine, lane, nap_time=self.nap_time) for lane in self.lanes]
@@ -298,7 +297,7 @@ class Worker:
             self.ident(),
             self.gator.queue_name,
         )
-        with self._signals_handled():
+        with _signals.handled(self._on_signal):
             while not engine.stopping.is_set():
                 try:
                     ran = self.check_and_run_task()
@@ -328,20 +327,6 @@ class Worker:
                 log_format=logs.current_format(),
             )
         return ThreadPool(self.engine, self.concurrency)
-
-    @contextlib.contextmanager
-    def _signals_handled(self) -> Iterator[None]:
-        """Handle SIGTERM/SIGINT inside the block (from the main thread
-        only, as Python allows); the previous handlers come back after."""
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            signums = (signal.SIGTERM, signal.SIGINT)
-            previous = {signum: signal.signal(signum, self._on_signal) for signum in signums}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1
