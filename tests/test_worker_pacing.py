@@ -148,11 +148,6 @@ def test_a_short_lease_shortens_the_longest_wait_of_a_delete():
     assert FlushPolicy.for_lease(None).max_delay_seconds == 1.0
 
 
-def test_several_batches_of_deletes_go_out_at_once():
-    policy = FlushPolicy()
-    assert [policy.flushers(n) for n in (1, 10, 25, 35, 100)] == [1, 1, 2, 3, 4]
-
-
 # -- Picker -------------------------------------------------------------------------
 
 

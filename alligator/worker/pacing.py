@@ -149,10 +149,6 @@ class FlushPolicy:
             return max(0.0, min(self.delay_seconds - quiet, self.max_delay_seconds - waited))
         return 0.1
 
-    def flushers(self, pending: int) -> int:
-        """Batches worth sending at once (one thread each)."""
-        return max(1, min(4, pending // self.batch))
-
 
 def _average(current: float, sample: float) -> float:
     if current == 0.0:
